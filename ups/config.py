@@ -1,0 +1,126 @@
+"""Load, override, validate, serialise and hash the typed config.
+
+YAML files are merged onto the dataclass schema in :mod:`ups.schema` with OmegaConf, so an
+unknown key or a wrongly typed value is an error naming the key; range checks run after.
+A file may start with ``include: other.yaml`` (relative to itself) to build on another file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from ups.checks import InvalidValue
+from ups.schema import UNHASHED_SECTIONS, UpsConfig
+
+INCLUDE_KEY = "include"
+
+
+class ConfigError(ValueError):
+    """A config file or override is malformed; the message names the key and its source."""
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> UpsConfig:
+    """Resolve ``path`` (plus ``key.sub=value`` overrides) into a validated :class:`UpsConfig`."""
+    path = Path(path)
+    merged = OmegaConf.structured(UpsConfig)
+    for source, layer in _file_layers(path, seen=()):
+        merged = _merge(merged, layer, source)
+    if overrides:
+        merged = _merge(merged, _dotlist(overrides), "command-line overrides")
+    cfg = OmegaConf.to_object(merged)
+    source = str(path) + (f" with overrides {list(overrides)}" if overrides else "")
+    _validate_tree(cfg, prefix="", source=source)
+    return cfg
+
+
+def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> UpsConfig:
+    """Build a validated config from a nested dict (e.g. read back from a run record)."""
+    merged = _merge(OmegaConf.structured(UpsConfig), OmegaConf.create(data), source)
+    cfg = OmegaConf.to_object(merged)
+    _validate_tree(cfg, prefix="", source=source)
+    return cfg
+
+
+def to_dict(cfg: UpsConfig) -> dict[str, Any]:
+    """The resolved config as a plain nested dict."""
+    return dataclasses.asdict(cfg)
+
+
+def to_yaml(cfg: UpsConfig) -> str:
+    """The resolved config as nested YAML; :func:`load_config` reads it back to an equal config."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+def config_hash(cfg: UpsConfig) -> str:
+    """Stable sha256 of everything that can change a number (all but paths and tracking)."""
+    hashed = {k: v for k, v in to_dict(cfg).items() if k not in UNHASHED_SECTIONS}
+    return hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
+
+
+def canonical_json(obj: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same object gives the same bytes everywhere."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _file_layers(path: Path, seen: tuple[Path, ...]) -> list[tuple[str, DictConfig]]:
+    """The YAML layers of ``path``, included bases first."""
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    resolved = path.resolve()
+    if resolved in seen:
+        raise ConfigError(f"{path}: include cycle through {[str(p) for p in seen]}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    layers: list[tuple[str, DictConfig]] = []
+    include = data.pop(INCLUDE_KEY, None)
+    if include is not None:
+        if not isinstance(include, str):
+            raise ConfigError(f"{path}: '{INCLUDE_KEY}' must be a file name, got {include!r}")
+        layers += _file_layers(path.parent / include, seen + (resolved,))
+    layers.append((str(path), OmegaConf.create(data)))
+    return layers
+
+
+def _dotlist(overrides: Sequence[str]) -> DictConfig:
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key.sub=value")
+    try:
+        return OmegaConf.from_dotlist(list(overrides))
+    except OmegaConfBaseException as err:
+        raise ConfigError(f"command-line overrides: {err}") from err
+
+
+def _merge(base: DictConfig, layer: DictConfig, source: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(base, layer)
+    except OmegaConfBaseException as err:
+        key = getattr(err, "full_key", None)
+        detail = str(err).splitlines()[0]
+        raise ConfigError(f"{source}: key '{key}': {detail}") from err
+
+
+def _validate_tree(node: Any, prefix: str, source: str) -> None:
+    """Run every section's ``validate`` depth-first, naming the dotted key on failure."""
+    for f in dataclasses.fields(node):
+        child = getattr(node, f.name)
+        if dataclasses.is_dataclass(child):
+            _validate_tree(child, f"{prefix}{f.name}.", source)
+    if hasattr(node, "validate"):
+        try:
+            node.validate()
+        except InvalidValue as err:
+            raise ConfigError(f"{source}: key '{prefix}{err.field}' {err.message}") from err

@@ -1,0 +1,1 @@
+"""Burgers reference data: generation, on-disk cache with checksums, splits, normalisation."""

@@ -1,0 +1,1 @@
+"""Evaluation in physical space on autoregressive rollouts."""

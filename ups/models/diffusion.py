@@ -1,0 +1,193 @@
+"""Conditional EDM diffusion (Karras et al. 2022) of the operator residual.
+
+The model learns p(r | zhat, cond) for ``r = z_next - op(z)`` (B, T, D), given the operator's
+prediction ``zhat = op(z)`` (B, T, D) and the physical ``cond`` (B, 2). Noise is real: training
+adds ``sigma * eps`` with log-normal sigma, and sampling integrates the probability-flow ODE from
+pure noise with Heun's method. Every sigma in :class:`DiffusionConfig` is in units of the
+``sigma_data`` buffer (the train residuals' std), so one schedule fits whatever scale the
+residual has; absolute sigmas are ``cfg value * sigma_data``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ups.checks import require
+from ups.models.layers import CondEmbedding, NoiseEmbedding, materialise
+from ups.models.transformer import ConditionedTransformer
+
+
+@dataclass(frozen=True)
+class DiffusionConfig:
+    """Denoiser size and EDM schedule; sigmas are multiples of sigma_data."""
+
+    width: int = 64
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: int = 2
+    sigma_min: float = 0.002
+    sigma_max: float = 80.0
+    rho: float = 7.0
+    p_mean: float = -1.2  # training noise: ln(sigma / sigma_data) ~ N(p_mean, p_std^2)
+    p_std: float = 1.2
+    sample_steps: int = 18
+
+    def validate(self) -> None:
+        require(self.width >= 1, "width", f"must be >= 1, got {self.width}")
+        require(self.depth >= 1, "depth", f"must be >= 1, got {self.depth}")
+        require(self.heads >= 1, "heads", f"must be >= 1, got {self.heads}")
+        require(
+            self.width % self.heads == 0,
+            "width",
+            f"must be divisible by heads={self.heads}, got {self.width}",
+        )
+        require(self.mlp_ratio >= 1, "mlp_ratio", f"must be >= 1, got {self.mlp_ratio}")
+        require(self.sigma_min > 0, "sigma_min", f"must be > 0, got {self.sigma_min}")
+        require(
+            self.sigma_max > self.sigma_min,
+            "sigma_max",
+            f"must be > sigma_min={self.sigma_min}, got {self.sigma_max}",
+        )
+        require(self.rho > 0, "rho", f"must be > 0, got {self.rho}")
+        require(self.p_std > 0, "p_std", f"must be > 0, got {self.p_std}")
+        require(self.sample_steps >= 1, "sample_steps", f"must be >= 1, got {self.sample_steps}")
+
+
+class Denoiser(nn.Module):
+    """EDM-preconditioned denoiser ``D(x, sigma, zhat, cond) -> estimate of r`` (B, T, D).
+
+    The network F sees, per token, ``[c_in * x, zhat]`` (2D channels) and the conditioning vector
+    ``cond_embed(cond) + noise_embed(c_noise)``; ``D = c_skip * x + c_out * F``. F starts at zero.
+    """
+
+    def __init__(
+        self, cfg: DiffusionConfig, tokens: int, latent_dim: int, *, generator: torch.Generator
+    ):
+        super().__init__()
+        cfg.validate()
+        self.cfg, self.tokens, self.latent_dim = cfg, tokens, latent_dim
+        with torch.device("meta"):
+            self.cond_embed = CondEmbedding(cfg.width)
+            self.noise_embed = NoiseEmbedding(cfg.width)
+            self.backbone = ConditionedTransformer(
+                2 * latent_dim, latent_dim, tokens, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio
+            )
+        materialise(self, generator)
+        # Set by the training stage from the train residuals' std; saved with the weights.
+        self.register_buffer("sigma_data", torch.tensor(1.0))
+
+    def set_sigma_data(self, value: float) -> None:
+        """Record the data scale (std of the train residuals) that the schedule is relative to."""
+        if not value > 0:
+            raise ValueError(f"sigma_data must be > 0, got {value}")
+        self.sigma_data.fill_(float(value))
+
+    def sigma_bounds(self) -> tuple[float, float]:
+        """Absolute (sigma_min, sigma_max) = config values times sigma_data."""
+        sd = float(self.sigma_data)
+        return self.cfg.sigma_min * sd, self.cfg.sigma_max * sd
+
+    def coefficients(self, sigma: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """EDM preconditioning (c_skip, c_out, c_in, c_noise) for sigma (B,), each (B,)."""
+        sd = self.sigma_data
+        norm = torch.sqrt(sigma**2 + sd**2)
+        # c_noise relative to sigma_data keeps the noise embedding scale-free.
+        return sd**2 / norm**2, sigma * sd / norm, 1 / norm, torch.log(sigma / sd) / 4
+
+    def forward(
+        self, x: torch.Tensor, sigma: torch.Tensor, zhat: torch.Tensor, cond: torch.Tensor
+    ) -> torch.Tensor:
+        """x: noisy residual (B, T, D); sigma: absolute noise level (B,) or scalar."""
+        sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
+        sigma = sigma.expand(x.shape[0])
+        c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
+        inp = torch.cat([c_in[:, None, None] * x, zhat], dim=2)  # (B, T, 2D)
+        c = self.cond_embed(cond) + self.noise_embed(c_noise)  # (B, W)
+        return c_skip[:, None, None] * x + c_out[:, None, None] * self.backbone(inp, c)
+
+
+def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float) -> torch.Tensor:
+    """EDM's n noise levels (n,), decreasing from exactly sigma_max to exactly sigma_min.
+
+    Evenly spaced in sigma**(1/rho): rho = 7 spends most steps at low noise, where detail forms.
+    """
+    if n == 1:
+        return torch.tensor([sigma_max], dtype=torch.float32)
+    ramp = torch.linspace(0, 1, n, dtype=torch.float64)
+    lo, hi = sigma_min ** (1 / rho), sigma_max ** (1 / rho)
+    sigmas = (hi + ramp * (lo - hi)) ** rho
+    sigmas[0], sigmas[-1] = sigma_max, sigma_min
+    return sigmas.to(torch.float32)
+
+
+def diffusion_loss(
+    denoiser: Denoiser,
+    r: torch.Tensor,
+    zhat: torch.Tensor,
+    cond: torch.Tensor,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """EDM training loss (scalar): ``mean lambda(sigma) |D(r + sigma eps, sigma) - r|^2``.
+
+    ln(sigma / sigma_data) ~ N(p_mean, p_std^2) per sample; lambda = 1 / c_out^2 makes the
+    effective target unit-variance, so an untrained (zero-F) model scores about 1.
+    """
+    cfg, sd, B = denoiser.cfg, denoiser.sigma_data, r.shape[0]
+    ln_sigma = cfg.p_mean + cfg.p_std * torch.randn(B, generator=generator, device=r.device)
+    sigma = torch.exp(ln_sigma) * sd  # (B,)
+    eps = torch.randn(r.shape, generator=generator, device=r.device)
+    denoised = denoiser(r + sigma[:, None, None] * eps, sigma, zhat, cond)
+    weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
+    return (weight[:, None, None] * (denoised - r) ** 2).mean()
+
+
+def heun_step(
+    denoiser: Denoiser,
+    x: torch.Tensor,
+    sigma: torch.Tensor,
+    sigma_next: torch.Tensor,
+    zhat: torch.Tensor,
+    cond: torch.Tensor,
+) -> torch.Tensor:
+    """One step of the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma (EDM Alg. 1).
+
+    sigma, sigma_next: (B,) or scalars. Heun (2nd order) unless sigma_next == 0, then Euler.
+    """
+    s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+    s_next = torch.as_tensor(sigma_next, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
+    d = (x - denoiser(x, s.flatten(), zhat, cond)) / s
+    x_euler = x + (s_next - s) * d
+    if bool((s_next == 0).any()):
+        return x_euler
+    d_next = (x_euler - denoiser(x_euler, s_next.flatten(), zhat, cond)) / s_next
+    return x + (s_next - s) * (d + d_next) / 2
+
+
+@torch.no_grad()
+def sample(
+    denoiser: Denoiser,
+    zhat: torch.Tensor,
+    cond: torch.Tensor,
+    generator: torch.Generator,
+    steps: int | None = None,
+    noise_scale: float = 1.0,
+) -> torch.Tensor:
+    """Deterministic Heun sampler (EDM Algorithm 1, no churn): residual samples r (B, T, D).
+
+    Starts from ``noise_scale * sigma_max * N(0, 1)`` drawn from ``generator`` (the only random
+    draw), so the same generator state gives bitwise-identical samples. ``steps`` defaults to
+    ``cfg.sample_steps``; it costs 2 * steps - 1 network evaluations.
+    """
+    cfg = denoiser.cfg
+    steps = cfg.sample_steps if steps is None else steps
+    sigma_min, sigma_max = denoiser.sigma_bounds()
+    sigmas = karras_sigmas(steps, sigma_min, sigma_max, cfg.rho).to(zhat.device)
+    sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
+    shape = (zhat.shape[0], denoiser.tokens, denoiser.latent_dim)
+    x = noise_scale * sigma_max * torch.randn(shape, generator=generator, device=zhat.device)
+    for i in range(steps):
+        x = heun_step(denoiser, x, sigmas[i], sigmas[i + 1], zhat, cond)
+    return x

@@ -1,0 +1,58 @@
+"""Latent operator: one time step in latent space, ``z_next = z + F(z, cond)``.
+
+F is the shared :class:`ConditionedTransformer` over the T latent tokens, conditioned on the
+physical (dt, nu) of each sample through adaLN. F is exactly zero at initialisation, so a fresh
+operator is the identity map (persistence), the natural start for a small time step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ups.checks import require
+from ups.models.layers import CondEmbedding, materialise
+from ups.models.transformer import ConditionedTransformer
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """Size of the latent operator's transformer."""
+
+    width: int = 64
+    depth: int = 4
+    heads: int = 4
+    mlp_ratio: int = 2
+
+    def validate(self) -> None:
+        require(self.width >= 1, "width", f"must be >= 1, got {self.width}")
+        require(self.depth >= 1, "depth", f"must be >= 1, got {self.depth}")
+        require(self.heads >= 1, "heads", f"must be >= 1, got {self.heads}")
+        require(
+            self.width % self.heads == 0,
+            "width",
+            f"must be divisible by heads={self.heads}, got {self.width}",
+        )
+        require(self.mlp_ratio >= 1, "mlp_ratio", f"must be >= 1, got {self.mlp_ratio}")
+
+
+class LatentOperator(nn.Module):
+    """``forward(z (B, T, D), cond (B, 2)) -> z_next (B, T, D)`` with a residual update."""
+
+    def __init__(
+        self, cfg: OperatorConfig, tokens: int, latent_dim: int, *, generator: torch.Generator
+    ):
+        super().__init__()
+        cfg.validate()
+        self.cfg = cfg
+        with torch.device("meta"):
+            self.cond_embed = CondEmbedding(cfg.width)
+            self.backbone = ConditionedTransformer(
+                latent_dim, latent_dim, tokens, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio
+            )
+        materialise(self, generator)
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        return z + self.backbone(z, self.cond_embed(cond))

@@ -1,0 +1,152 @@
+"""The typed config schema: one frozen dataclass per section.
+
+Defaults are the golden CPU setting. Derived values (``dt``, ``eps``) are properties so that
+they have exactly one home. Range checks live in each section's ``validate``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ups.checks import require
+
+WANDB_MODES = ("disabled", "offline", "online")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Burgers dataset: PDEBench convention, ``u_t + (u^2/2)_x = (nu/pi) u_xx`` on x in [0, 1)."""
+
+    nu: float = 0.01
+    fine_points: int = 1024  # grid the reference solver runs on
+    points: int = 128  # stored grid (strided from the fine grid)
+    frames: int = 41  # stored frames, t = 0 .. t_final inclusive
+    t_final: float = 2.0
+    n_train: int = 1024
+    n_val: int = 128
+    n_test: int = 256
+    seed: int = 0  # dataset identity; kept apart from the run seed so seeds share one benchmark
+    solver_dt_max: float = 1.0e-3
+    solver_cfl: float = 0.5
+    solver_chunk: int = 512  # trajectories per solver batch (the adaptive step uses the batch max)
+
+    @property
+    def dt(self) -> float:
+        """Time between stored frames."""
+        return self.t_final / (self.frames - 1)
+
+    @property
+    def eps(self) -> float:
+        """Diffusion coefficient of the PDE, nu / pi."""
+        return self.nu / math.pi
+
+    @property
+    def n_total(self) -> int:
+        return self.n_train + self.n_val + self.n_test
+
+    def validate(self) -> None:
+        require(self.nu > 0, "nu", f"must be > 0, got {self.nu}")
+        require(self.points >= 8, "points", f"must be >= 8, got {self.points}")
+        require(
+            self.fine_points >= self.points and self.fine_points % self.points == 0,
+            "fine_points",
+            f"must be a multiple of points={self.points}, got {self.fine_points}",
+        )
+        require(self.frames >= 2, "frames", f"must be >= 2, got {self.frames}")
+        require(self.t_final > 0, "t_final", f"must be > 0, got {self.t_final}")
+        for split in ("n_train", "n_val", "n_test"):
+            require(getattr(self, split) >= 1, split, f"must be >= 1, got {getattr(self, split)}")
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        require(self.solver_dt_max > 0, "solver_dt_max", f"must be > 0, got {self.solver_dt_max}")
+        require(0 < self.solver_cfl <= 1, "solver_cfl", f"must be in (0, 1], got {self.solver_cfl}")
+        require(self.solver_chunk >= 1, "solver_chunk", f"must be >= 1, got {self.solver_chunk}")
+
+
+SCHEDULES = ("cosine", "onecycle", "constant")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How one stage is optimised: AdamW + schedule + clipping + optional EMA + early stopping."""
+
+    epochs: int = 10
+    batch_size: int = 64
+    lr: float = 1.0e-3
+    weight_decay: float = 1.0e-4
+    beta1: float = 0.9
+    beta2: float = 0.99
+    schedule: str = "cosine"
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.05
+    grad_clip: float = 1.0
+    ema: bool = False
+    ema_decay: float = 0.999
+    patience: int = 0  # epochs without a better validation score before stopping; 0 = never
+
+    def validate(self) -> None:
+        require(self.epochs >= 1, "epochs", f"must be >= 1, got {self.epochs}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.lr > 0, "lr", f"must be > 0, got {self.lr}")
+        require(self.weight_decay >= 0, "weight_decay", f"must be >= 0, got {self.weight_decay}")
+        require(0 <= self.beta1 < 1, "beta1", f"must be in [0, 1), got {self.beta1}")
+        require(0 <= self.beta2 < 1, "beta2", f"must be in [0, 1), got {self.beta2}")
+        require(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}")
+        require(self.warmup_steps >= 0, "warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        require(0 <= self.min_lr_ratio <= 1, "min_lr_ratio", "must be in [0, 1]")
+        require(self.grad_clip > 0, "grad_clip", f"must be > 0, got {self.grad_clip}")
+        require(0 < self.ema_decay < 1, "ema_decay", f"must be in (0, 1), got {self.ema_decay}")
+        require(self.patience >= 0, "patience", f"must be >= 0, got {self.patience}")
+
+
+@dataclass(frozen=True)
+class WandbConfig:
+    """Weights & Biases mirror of the local run record; offline by default."""
+
+    mode: str = "offline"
+    project: str = "ups"
+    entity: str | None = None
+
+    def validate(self) -> None:
+        require(self.mode in WANDB_MODES, "mode", f"must be one of {WANDB_MODES}, got {self.mode!r}")
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+
+
+@dataclass(frozen=True)
+class PathsConfig:
+    """Where runs and the dataset cache live (relative paths are relative to the working dir)."""
+
+    runs: str = "runs"
+    data_cache: str = "data_cache"
+
+
+@dataclass(frozen=True)
+class UpsConfig:
+    """The whole resolved config: one object drives data, training, evaluation and logging."""
+
+    name: str = "burgers"
+    seed: int = 0
+    deterministic: bool = True
+    device: str = "cpu"
+    threads: int = 2
+    data: DataConfig = field(default_factory=DataConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+    def validate(self) -> None:
+        require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
+        require(self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
+        require(
+            self.device == "cpu" or self.device.startswith("cuda"),
+            "device",
+            f"must be 'cpu' or 'cuda[:N]', got {self.device!r}",
+        )
+
+
+# Sections that say where things go or how they are mirrored, not what is computed:
+# they are left out of the config hash so a moved run folder keeps its identity.
+UNHASHED_SECTIONS = ("paths", "tracking")

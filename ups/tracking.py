@@ -1,0 +1,80 @@
+"""Mirror a run record to Weights & Biases (offline by default).
+
+The local record is the source of truth; W&B is optional. wandb is imported only when a
+mirror starts, and if it is missing or fails to start the run goes on with one warning.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from ups.config import config_hash, to_dict
+from ups.records import RunRecord
+from ups.schema import UpsConfig
+
+
+class WandbMirror:
+    """Forwards config and metrics to a W&B run; a no-op when disabled or unavailable."""
+
+    def __init__(self, cfg: UpsConfig, record: RunRecord):
+        self._run = None
+        self.mode = cfg.tracking.wandb.mode
+        if self.mode == "disabled":
+            return
+        try:
+            self._run = _start(cfg, record)
+        except Exception as err:  # noqa: BLE001 - any wandb failure must not kill the run
+            warnings.warn(
+                f"W&B mirror disabled: could not start wandb in {self.mode} mode "
+                f"({type(err).__name__}: {err}); the local run record in {record.path} is complete.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+
+    @property
+    def active(self) -> bool:
+        return self._run is not None
+
+    def log(self, values: dict[str, Any], step: int | None = None) -> None:
+        if self._run is not None:
+            self._run.log(values, step=step)
+
+    def summary(self, values: dict[str, Any]) -> None:
+        if self._run is not None:
+            self._run.summary.update(values)
+
+    def finish(self, exit_code: int = 0) -> None:
+        if self._run is not None:
+            self._run.finish(exit_code=exit_code)
+            self._run = None
+
+
+def wandb_config(cfg: UpsConfig) -> dict[str, Any]:
+    """What ``wandb.init`` receives: the full nested resolved config plus its hash and seed."""
+    return {**to_dict(cfg), "config_hash": config_hash(cfg), "seed": cfg.seed}
+
+
+def _start(cfg: UpsConfig, record: RunRecord) -> Any:
+    import wandb  # optional service: imported only when mirroring is on
+
+    wb = cfg.tracking.wandb
+    wandb_dir = record.path / "wandb"
+    wandb_dir.mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        project=wb.project,
+        entity=wb.entity,
+        mode=wb.mode,
+        dir=str(wandb_dir),
+        name=record.path.name,
+        id=_wandb_id(record),
+        config=wandb_config(cfg),
+        settings=wandb.Settings(silent=True, console="off"),
+        reinit="finish_previous",
+    )
+
+
+def _wandb_id(record: RunRecord) -> str:
+    # W&B ids allow letters, digits, '-' and '_' only, up to 64 characters.
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in record.path.name)
+    return safe[-64:]

@@ -1,0 +1,164 @@
+"""The one training loop every stage uses, readable top to bottom.
+
+A stage supplies its model, its batches, its loss terms and its validation; this loop owns
+optimisation (AdamW, schedule, clipping, EMA), non-finite checks, history, physics-aware model
+selection with patience, and checkpoints that resume bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from ups.repro import torch_generator
+from ups.schema import TrainConfig
+from ups.session import RunSession
+from ups.train import checkpoint
+from ups.train.optim import EMA, build_optimizer, build_scheduler
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss or gradient became NaN/inf; the message names stage, epoch and step."""
+
+
+class Stage(Protocol):
+    """What a pipeline stage gives the loop."""
+
+    name: str
+    train_cfg: TrainConfig
+    model: nn.Module  # the trainable module; everything else the stage uses is frozen
+
+    def steps_per_epoch(self) -> int: ...
+
+    def batches(self, generator: torch.Generator) -> Iterable[Any]: ...
+
+    def losses(self, batch: Any, generator: torch.Generator) -> dict[str, torch.Tensor]: ...
+
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        """Validation metrics of ``model``; must include ``score`` (lower is better)."""
+        ...
+
+    def extra_state(self) -> dict[str, Any]:
+        """What downstream stages need beside the weights (saved in the best checkpoint)."""
+        ...
+
+
+@dataclass(frozen=True)
+class FitResult:
+    best_epoch: int
+    best_score: float
+    epochs_run: int
+    stopped_early: bool
+
+
+def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
+    """Train ``stage`` to completion (resuming from its last checkpoint if one exists)."""
+    cfg, name, model = stage.train_cfg, stage.name, stage.model
+    seed, device = session.cfg.seed, session.cfg.device
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, cfg.epochs * stage.steps_per_epoch())
+    ema = EMA(model, cfg.ema_decay) if cfg.ema else None
+    generators = {
+        "loader": torch_generator(seed, f"{name}/loader"),
+        "noise": torch_generator(seed, f"{name}/noise", device),
+    }
+    best_path = session.record.checkpoint_path(name)
+    last_path = session.record.checkpoint_path(f"{name}.last")
+    state = {"epoch": 0, "best_score": math.inf, "best_epoch": -1, "bad_epochs": 0}
+    if last_path.is_file():
+        state = _resume(last_path, session, model, optimizer, scheduler, ema, generators)
+        session.record.truncate_history(name, from_epoch=state["epoch"])
+
+    epoch = state["epoch"]
+    while epoch < cfg.epochs and not state.get("stopped_early", False):
+        row = _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, progress)
+        eval_model = ema.model if ema is not None else model
+        val = stage.validate(eval_model)
+        improved = val["score"] < state["best_score"]
+        if improved:
+            state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
+            checkpoint.save(best_path, {
+                "stage": name, "epoch": epoch, "model": eval_model.state_dict(),
+                "val": val, **stage.extra_state(),
+            }, session.cfg)
+        else:
+            state["bad_epochs"] += 1
+        epoch += 1
+        stop = cfg.patience > 0 and state["bad_epochs"] >= cfg.patience
+        state.update(epoch=epoch, stopped_early=stop)
+        session.log(name, epoch - 1, **row, **{f"val_{k}": v for k, v in val.items()},
+                    best_so_far=improved)
+        checkpoint.save(last_path, {
+            "stage": name, "state": state, "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "ema": ema.state_dict() if ema is not None else None,
+            "rng": checkpoint.rng_state(generators),
+        }, session.cfg)
+        if progress:
+            tqdm.write(f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
+                       f"val score {val['score']:.4g}{' *' if improved else ''}")
+
+    best = checkpoint.load(best_path, session.cfg)
+    model.load_state_dict(best["model"])
+    return FitResult(state["best_epoch"], state["best_score"], epoch, state["stopped_early"])
+
+
+def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, progress) -> dict:
+    """One pass over the stage's batches; returns the epoch's history row."""
+    model.train()
+    start = time.perf_counter()
+    sums: dict[str, float] = {}
+    grad_norms = []
+    batches = tqdm(stage.batches(generators["loader"]), total=stage.steps_per_epoch(),
+                   desc=f"{stage.name} epoch {epoch + 1}", leave=False, disable=not progress)
+    for step, batch in enumerate(batches):
+        terms = stage.losses(batch, generators["noise"])
+        loss = sum(terms.values())
+        _check_finite(loss, terms, stage.name, epoch, step, "loss")
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.train_cfg.grad_clip)
+        _check_finite(norm, terms, stage.name, epoch, step, "gradient norm")
+        optimizer.step()
+        scheduler.step()
+        if ema is not None:
+            ema.update(model)
+        grad_norms.append(float(norm))
+        for key, value in {"train_loss": loss, **terms}.items():
+            sums[key] = sums.get(key, 0.0) + float(value.detach())
+        batches.set_postfix(loss=f"{float(loss):.4g}")
+    steps = max(1, len(grad_norms))
+    return {
+        **{key: total / steps for key, total in sums.items()},
+        "lr": optimizer.param_groups[0]["lr"],
+        "grad_norm_mean": sum(grad_norms) / steps,
+        "grad_norm_max": max(grad_norms, default=0.0),
+        "epoch_seconds": time.perf_counter() - start,
+    }
+
+
+def _check_finite(value, terms, stage, epoch, step, what) -> None:
+    if not torch.isfinite(value).all():
+        detail = {k: float(v.detach()) for k, v in terms.items()}
+        raise NonFiniteLossError(
+            f"stage '{stage}': non-finite {what} at epoch {epoch}, step {step} (terms {detail}); "
+            "training stopped, the last good checkpoint is left as it was"
+        )
+
+
+def _resume(path, session, model, optimizer, scheduler, ema, generators) -> dict:
+    payload = checkpoint.load(path, session.cfg)
+    model.load_state_dict(payload["model"])
+    optimizer.load_state_dict(payload["optimizer"])
+    scheduler.load_state_dict(payload["scheduler"])
+    if ema is not None:
+        ema.load_state_dict(payload["ema"])
+    checkpoint.restore_rng_state(payload["rng"], generators)
+    return dict(payload["state"])
