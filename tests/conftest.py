@@ -14,7 +14,10 @@ SMOKE_CONFIG = REPO / "configs" / "burgers_smoke.yaml"
 GOLDEN_CONFIG = REPO / "configs" / "burgers_golden.yaml"
 
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=50,
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=50,
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=300)

@@ -108,8 +108,13 @@ def test_hash_is_stable_across_processes():
         f"print(config_hash(load_config(r'{SMOKE_CONFIG}')))"
     )
     hashes = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={"PYTHONHASHSEED": str(seed), "PATH": ""}).stdout.strip()
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PYTHONHASHSEED": str(seed), "PATH": ""},
+        ).stdout.strip()
         for seed in (1, 2)
     }
     assert hashes == {config_hash(load_config(SMOKE_CONFIG))}

@@ -38,9 +38,11 @@ def test_offline_run_holds_nested_config_and_metrics(smoke_overrides):
 def test_wandb_failure_warns_once_and_local_record_survives(smoke_overrides, monkeypatch):
     monkeypatch.setitem(sys.modules, "wandb", None)  # import wandb -> ImportError
     cfg = load_config(SMOKE_CONFIG, smoke_overrides)
-    with pytest.warns(RuntimeWarning, match="W&B mirror disabled") as caught:
-        with open_session(cfg) as session:
-            session.log("data", 0, value=1.0)
+    with (
+        pytest.warns(RuntimeWarning, match="W&B mirror disabled") as caught,
+        open_session(cfg) as session,
+    ):
+        session.log("data", 0, value=1.0)
     assert len([w for w in caught if "W&B" in str(w.message)]) == 1
     run = read_run(session.record.path)
     assert run.status == "finished" and run.history[0]["value"] == 1.0

@@ -57,15 +57,18 @@ class RunRecord:
         path.mkdir(parents=True, exist_ok=True)
         atomic.write_text(path / "config.yaml", to_yaml(cfg))
         now = _now()
-        atomic.write_json(path / "run.json", {
-            "id": path.name,
-            "seed": cfg.seed,
-            "config_hash": config_hash(cfg),
-            "environment": environment_fingerprint(cfg.device),
-            "status": "running",
-            "created": now,
-            "updated": now,
-        })
+        atomic.write_json(
+            path / "run.json",
+            {
+                "id": path.name,
+                "seed": cfg.seed,
+                "config_hash": config_hash(cfg),
+                "environment": environment_fingerprint(cfg.device),
+                "status": "running",
+                "created": now,
+                "updated": now,
+            },
+        )
         return cls(path)
 
     @property
@@ -119,7 +122,7 @@ class RunData:
 
 
 def read_run(path: str | Path) -> RunData:
-    """Read a run folder back. A torn last history line (crash mid-write) is dropped with a warning."""
+    """Read a run folder back; a torn last history line (crash mid-write) is dropped, warned."""
     path = Path(path)
     if not (path / "run.json").is_file() or not (path / "config.yaml").is_file():
         raise RunNotFoundError(f"{path} is not a run folder (needs run.json and config.yaml)")

@@ -20,7 +20,7 @@ class DataConfig:
 
     nu: float = 0.01
     fine_points: int = 1024  # grid the reference solver runs on
-    points: int = 128  # stored grid (strided from the fine grid)
+    points: int = 128  # stored grid (cell averages of the fine grid)
     frames: int = 41  # stored frames, t = 0 .. t_final inclusive
     t_final: float = 2.0
     n_train: int = 1024
@@ -108,7 +108,9 @@ class WandbConfig:
     entity: str | None = None
 
     def validate(self) -> None:
-        require(self.mode in WANDB_MODES, "mode", f"must be one of {WANDB_MODES}, got {self.mode!r}")
+        require(
+            self.mode in WANDB_MODES, "mode", f"must be one of {WANDB_MODES}, got {self.mode!r}"
+        )
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,8 @@ class WandbMirror:
         except Exception as err:  # noqa: BLE001 - any wandb failure must not kill the run
             warnings.warn(
                 f"W&B mirror disabled: could not start wandb in {self.mode} mode "
-                f"({type(err).__name__}: {err}); the local run record in {record.path} is complete.",
+                f"({type(err).__name__}: {err}); "
+                f"the local run record in {record.path} is complete.",
                 RuntimeWarning,
                 stacklevel=2,
             )

@@ -14,9 +14,7 @@ def initial_condition_hash(u0: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(u0, dtype=np.float64).tobytes()).hexdigest()
 
 
-def split_indices(
-    rng: np.random.Generator, counts: dict[str, int]
-) -> dict[str, np.ndarray]:
+def split_indices(rng: np.random.Generator, counts: dict[str, int]) -> dict[str, np.ndarray]:
     """Disjoint index sets of the given sizes from a seeded permutation of all samples."""
     order = rng.permutation(sum(counts.values()))
     out, start = {}, 0

@@ -91,7 +91,7 @@ def _levels(points: int, tokens: int) -> int:
 
 
 class Autoencoder(nn.Module):
-    """``encode(u (B, X)) -> z (B, T, D)``, ``decode(z) -> u (B, X)``, ``forward = decode o encode``."""
+    """``encode(u (B, X)) -> z (B, T, D)``; ``decode(z) -> u (B, X)``; forward = decode(encode)."""
 
     def __init__(self, cfg: AutoencoderConfig, points: int, *, generator: torch.Generator):
         super().__init__()

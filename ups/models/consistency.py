@@ -19,7 +19,7 @@ from ups.models.diffusion import Denoiser, heun_step, karras_sigmas
 
 
 class ConsistencyStudent(Denoiser):
-    """``f(x, sigma, zhat, cond) -> r`` (B, T, D): the Denoiser network, consistency coefficients."""
+    """``f(x, sigma, zhat, cond) -> r`` (B, T, D): a Denoiser net with consistency coefficients."""
 
     def coefficients(self, sigma: torch.Tensor) -> tuple[torch.Tensor, ...]:
         sd = self.sigma_data

@@ -57,7 +57,9 @@ class NoiseEmbedding(nn.Module):
     def __init__(self, width: int):
         super().__init__()
         self.half = max(width // 2, 1)
-        self.net = nn.Sequential(nn.Linear(2 * self.half, width), nn.SiLU(), nn.Linear(width, width))
+        self.net = nn.Sequential(
+            nn.Linear(2 * self.half, width), nn.SiLU(), nn.Linear(width, width)
+        )
 
     def forward(self, c_noise: torch.Tensor) -> torch.Tensor:
         freqs = torch.exp(

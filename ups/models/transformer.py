@@ -78,9 +78,7 @@ class ConditionedTransformer(nn.Module):
         self.tokens = tokens
         self.embed = nn.Linear(in_dim, width)
         self.position = PositionalEmbedding(tokens, width)
-        self.blocks = nn.ModuleList(
-            ConditionedBlock(width, heads, mlp_ratio) for _ in range(depth)
-        )
+        self.blocks = nn.ModuleList(ConditionedBlock(width, heads, mlp_ratio) for _ in range(depth))
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False)
         self.final_modulation = ZeroLinear(width, 2 * width)
         self.head = ZeroLinear(width, out_dim)

@@ -84,26 +84,43 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
         improved = val["score"] < state["best_score"]
         if improved:
             state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
-            checkpoint.save(best_path, {
-                "stage": name, "epoch": epoch, "model": eval_model.state_dict(),
-                "val": val, **stage.extra_state(),
-            }, session.cfg)
+            checkpoint.save(
+                best_path,
+                {
+                    "stage": name,
+                    "epoch": epoch,
+                    "model": eval_model.state_dict(),
+                    "val": val,
+                    **stage.extra_state(),
+                },
+                session.cfg,
+            )
         else:
             state["bad_epochs"] += 1
         epoch += 1
         stop = cfg.patience > 0 and state["bad_epochs"] >= cfg.patience
         state.update(epoch=epoch, stopped_early=stop)
-        session.log(name, epoch - 1, **row, **{f"val_{k}": v for k, v in val.items()},
-                    best_so_far=improved)
-        checkpoint.save(last_path, {
-            "stage": name, "state": state, "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "ema": ema.state_dict() if ema is not None else None,
-            "rng": checkpoint.rng_state(generators),
-        }, session.cfg)
+        session.log(
+            name, epoch - 1, **row, **{f"val_{k}": v for k, v in val.items()}, best_so_far=improved
+        )
+        checkpoint.save(
+            last_path,
+            {
+                "stage": name,
+                "state": state,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "ema": ema.state_dict() if ema is not None else None,
+                "rng": checkpoint.rng_state(generators),
+            },
+            session.cfg,
+        )
         if progress:
-            tqdm.write(f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
-                       f"val score {val['score']:.4g}{' *' if improved else ''}")
+            tqdm.write(
+                f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
+                f"val score {val['score']:.4g}{' *' if improved else ''}"
+            )
 
     best = checkpoint.load(best_path, session.cfg)
     model.load_state_dict(best["model"])
@@ -116,8 +133,13 @@ def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, pro
     start = time.perf_counter()
     sums: dict[str, float] = {}
     grad_norms = []
-    batches = tqdm(stage.batches(generators["loader"]), total=stage.steps_per_epoch(),
-                   desc=f"{stage.name} epoch {epoch + 1}", leave=False, disable=not progress)
+    batches = tqdm(
+        stage.batches(generators["loader"]),
+        total=stage.steps_per_epoch(),
+        desc=f"{stage.name} epoch {epoch + 1}",
+        leave=False,
+        disable=not progress,
+    )
     for step, batch in enumerate(batches):
         terms = stage.losses(batch, generators["noise"])
         loss = sum(terms.values())

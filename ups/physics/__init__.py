@@ -1,0 +1,1 @@
+"""Burgers physics: spectral calculus, invariants, reference solver, exact solutions, ICs."""
