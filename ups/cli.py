@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
 from ups.data.describe import describe_dataset
+from ups.records import RunMismatchError, RunNotFoundError
+from ups.schema import STAGES
+from ups.stages.context import MissingUpstreamError
+from ups.train.checkpoint import CheckpointMismatchError
+from ups.train.loop import NonFiniteLossError
+
+USER_ERRORS = (
+    ConfigError, DatasetError, RunMismatchError, RunNotFoundError, MissingUpstreamError,
+    CheckpointMismatchError, NonFiniteLossError, FileExistsError,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -16,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, DatasetError) as err:
+    except USER_ERRORS as err:
         print(f"ups {args.command}: error: {err}", file=sys.stderr)
         return 2
 
@@ -32,6 +43,19 @@ def _parser() -> argparse.ArgumentParser:
         "--verify", action="store_true", help="only verify an existing cache; never build"
     )
     data.set_defaults(handler=_cmd_data)
+
+    train = commands.add_parser(
+        "train",
+        help="train the configured stages into a run folder",
+        description="Train CONFIG's stages into a new run, or continue one with --resume RUN.",
+    )
+    train.add_argument("config", nargs="?", help="YAML config (omit with --resume)")
+    train.add_argument("overrides", nargs="*", help="key.sub=value overrides, e.g. seed=1")
+    train.add_argument("--run-dir", help="run folder (default <paths.runs>/<run id>)")
+    train.add_argument("--stage", choices=STAGES, help="train only this stage")
+    train.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN")
+    train.add_argument("--no-progress", action="store_true", help="no progress bars")
+    train.set_defaults(handler=_cmd_train)
     return parser
 
 
@@ -49,4 +73,21 @@ def _cmd_data(args: argparse.Namespace) -> int:
         dataset = get_dataset(cfg.data, cache, rebuild=args.rebuild)
     print(f"dataset {dataset_dir(cfg.data, cache)}: checksums verified")
     print(describe_dataset(dataset))
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from ups.pipeline import train  # torch-heavy: imported only for this command
+
+    if args.resume:
+        if args.config or args.overrides or args.run_dir:
+            raise ConfigError("--resume RUN takes its config from RUN/config.yaml; pass nothing else")
+        cfg, run_dir = load_config(Path(args.resume) / "config.yaml"), args.resume
+    elif args.config:
+        cfg, run_dir = load_config(args.config, args.overrides), args.run_dir
+    else:
+        raise ConfigError("give a CONFIG to start a run, or --resume RUN to continue one")
+    path = train(cfg, run_dir, stage=args.stage, resume=bool(args.resume),
+                 progress=not args.no_progress)
+    print(f"run {path}: finished; metrics in {path / 'metrics.json'}")
     return 0

@@ -66,6 +66,18 @@ def config_hash(cfg: UpsConfig) -> str:
     return hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
 
 
+def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted keys whose values differ between two nested dicts, as ``key: old -> new``."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_diff(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
+    return out
+
+
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: the same object gives the same bytes everywhere."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)

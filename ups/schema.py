@@ -10,6 +10,9 @@ import math
 from dataclasses import dataclass, field
 
 from ups.checks import require
+from ups.models.autoencoder import AutoencoderConfig
+from ups.models.diffusion import DiffusionConfig
+from ups.models.operator import OperatorConfig
 
 WANDB_MODES = ("disabled", "offline", "online")
 
@@ -99,6 +102,77 @@ class TrainConfig:
         require(self.patience >= 0, "patience", f"must be >= 0, got {self.patience}")
 
 
+STAGES = ("autoencoder", "operator", "diffusion", "consistency")
+
+
+@dataclass(frozen=True)
+class AutoencoderStageConfig:
+    model: AutoencoderConfig = field(default_factory=AutoencoderConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=256))
+
+
+@dataclass(frozen=True)
+class OperatorStageConfig:
+    """One-step plus unrolled multi-step losses, in latent and/or decoded space."""
+
+    model: OperatorConfig = field(default_factory=OperatorConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=128))
+    rollout_horizon: int = 4  # steps unrolled per training window (1 = one-step loss only)
+    unroll_gradient: bool = True  # backpropagate through the unroll (else detach between steps)
+    one_step_weight: float = 1.0
+    rollout_weight: float = 1.0  # weight of steps 2..horizon of the unroll
+    latent_weight: float = 1.0  # MSE against the encoded true frames
+    decoded_weight: float = 1.0  # MSE of the decoded prediction against the true grid frames
+
+    def validate(self) -> None:
+        require(self.rollout_horizon >= 1, "rollout_horizon", "must be >= 1")
+        for key in ("one_step_weight", "rollout_weight", "latent_weight", "decoded_weight"):
+            require(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
+        require(
+            self.latent_weight + self.decoded_weight > 0,
+            "latent_weight",
+            "latent_weight and decoded_weight cannot both be 0",
+        )
+        require(self.one_step_weight > 0, "one_step_weight", "must be > 0")
+
+
+def _validate_gap_weight(gap_weight: float) -> None:
+    require(gap_weight >= 0, "gap_weight", f"must be >= 0, got {gap_weight}")
+
+
+@dataclass(frozen=True)
+class DiffusionStageConfig:
+    """The diffusion residual teacher; selected on val rollouts (nRMSE and conservation gap)."""
+
+    model: DiffusionConfig = field(default_factory=DiffusionConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=256))
+    gap_weight: float = 1.0  # score = val nRMSE + gap_weight * val conservation gap / 100
+
+    def validate(self) -> None:
+        _validate_gap_weight(self.gap_weight)
+
+
+@dataclass(frozen=True)
+class ConsistencyStageConfig:
+    """Consistency distillation of the teacher; the student has the teacher's architecture."""
+
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=256))
+    teacher_steps: int = 18  # N of the Karras grid the teacher's Heun steps walk in distillation
+    student_steps: int = 1  # sampling steps of the student: 1 or 2
+    huber_c: float = 0.0  # > 0: pseudo-Huber distance instead of squared error
+    gap_weight: float = 1.0  # score = val nRMSE + gap_weight * val conservation gap / 100
+
+    def validate(self) -> None:
+        require(self.teacher_steps >= 2, "teacher_steps", f"must be >= 2, got {self.teacher_steps}")
+        require(
+            self.student_steps in (1, 2),
+            "student_steps",
+            f"the student samples in 1 or 2 steps, got {self.student_steps}",
+        )
+        require(self.huber_c >= 0, "huber_c", f"must be >= 0, got {self.huber_c}")
+        _validate_gap_weight(self.gap_weight)
+
+
 @dataclass(frozen=True)
 class WandbConfig:
     """Weights & Biases mirror of the local run record; offline by default."""
@@ -135,7 +209,12 @@ class UpsConfig:
     deterministic: bool = True
     device: str = "cpu"
     threads: int = 2
+    stages: list[str] = field(default_factory=lambda: list(STAGES))  # trained in pipeline order
     data: DataConfig = field(default_factory=DataConfig)
+    autoencoder: AutoencoderStageConfig = field(default_factory=AutoencoderStageConfig)
+    operator: OperatorStageConfig = field(default_factory=OperatorStageConfig)
+    diffusion: DiffusionStageConfig = field(default_factory=DiffusionStageConfig)
+    consistency: ConsistencyStageConfig = field(default_factory=ConsistencyStageConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
@@ -147,6 +226,9 @@ class UpsConfig:
             "device",
             f"must be 'cpu' or 'cuda[:N]', got {self.device!r}",
         )
+        unknown = [s for s in self.stages if s not in STAGES]
+        require(not unknown, "stages", f"unknown stages {unknown}; choose from {STAGES}")
+        require(len(set(self.stages)) == len(self.stages), "stages", "lists a stage twice")
 
 
 # Sections that say where things go or how they are mirrored, not what is computed:

@@ -33,10 +33,15 @@ class RunSession:
 
 
 @contextmanager
-def open_session(cfg: UpsConfig, run_dir: str | Path | None = None) -> Iterator[RunSession]:
-    """Seed everything, create the run folder and mirror; mark the run finished or failed."""
+def open_session(
+    cfg: UpsConfig, run_dir: str | Path | None = None, resume: bool = False
+) -> Iterator[RunSession]:
+    """Seed everything, create (or, with ``resume``, reopen) the run folder and its mirror;
+    mark the run finished or failed when the block ends."""
     seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
-    record = RunRecord.create(cfg, run_dir)
+    if resume and run_dir is None:
+        raise ValueError("resuming needs the run folder")
+    record = RunRecord.open(cfg, run_dir) if resume else RunRecord.create(cfg, run_dir)
     session = RunSession(cfg, record, WandbMirror(cfg, record))
     try:
         yield session

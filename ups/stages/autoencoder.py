@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ups.eval.metrics import nrmse
+from ups.eval.metrics import conservation_gap, nrmse
 from ups.models.autoencoder import Autoencoder
 from ups.stages.context import StageContext, index_batches, n_batches
 
@@ -20,6 +20,11 @@ def build_autoencoder(ctx: StageContext) -> Autoencoder:
         ctx.cfg.autoencoder.model, ctx.dataset.train.shape[-1], generator=ctx.init_generator(NAME)
     )
     return model.to(ctx.device)
+
+
+def load_autoencoder(ctx: StageContext) -> Autoencoder:
+    """The trained autoencoder of this run, frozen."""
+    return ctx.load_frozen(NAME, lambda: build_autoencoder(ctx))
 
 
 class AutoencoderStage:
@@ -47,9 +52,17 @@ class AutoencoderStage:
     def validate(self, model: nn.Module) -> dict[str, float]:
         val = self.ctx.val  # (N, T, X)
         recon = model(val.flatten(0, 1)).view_as(val)
-        physical = self.ctx.normalizer.inverse
-        score = nrmse(physical(recon).double().cpu().numpy(), physical(val).double().cpu().numpy())
-        return {"loss": float(F.mse_loss(recon, val)), "recon_nrmse": score, "score": score}
+        pred, true = self.ctx.physical(recon), self.ctx.physical(val)
+        score = nrmse(pred, true)
+        return {
+            "loss": float(F.mse_loss(recon, val)),
+            "recon_nrmse": score,
+            # Mass error of each reconstructed frame relative to its own true frame, percent.
+            "recon_conservation_gap": max(
+                conservation_gap(pred[:, t : t + 1], true[:, t]) for t in range(true.shape[1])
+            ),
+            "score": score,
+        }
 
     def extra_state(self) -> dict[str, Any]:
         return {"normalizer": self.ctx.normalizer.to_dict()}

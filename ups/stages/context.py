@@ -1,17 +1,29 @@
-"""What every stage shares: normalised data tensors, conditioning, batching, frozen loading."""
+"""What every stage shares: normalised data, conditioning, batching, frozen upstream models,
+and the validation rollout metrics in physical units."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
 from ups.data.dataset import BurgersDataset
 from ups.data.normalize import Normalizer
+from ups.eval.metrics import conservation_gap, nrmse
+from ups.records import RunRecord
 from ups.repro import torch_generator
+from ups.rollout import Corrector, rollout
 from ups.schema import UpsConfig
+from ups.train import checkpoint
+
+ENCODE_CHUNK = 4096  # frames per encoder call when encoding a whole split
+
+
+class MissingUpstreamError(FileNotFoundError):
+    """A stage needs the checkpoint of an earlier stage that has not been trained."""
 
 
 @dataclass
@@ -21,17 +33,20 @@ class StageContext:
     cfg: UpsConfig
     dataset: BurgersDataset
     normalizer: Normalizer
+    record: RunRecord
     train: torch.Tensor  # (N_train, T, X), normalised
     val: torch.Tensor  # (N_val, T, X), normalised
 
     @classmethod
-    def from_dataset(cls, cfg: UpsConfig, dataset: BurgersDataset) -> StageContext:
+    def from_dataset(
+        cls, cfg: UpsConfig, dataset: BurgersDataset, record: RunRecord
+    ) -> StageContext:
         norm = dataset.normalizer  # fitted on train only, at generation time
 
         def prepare(u):
             return torch.as_tensor(norm.transform(u), dtype=torch.float32, device=cfg.device)
 
-        return cls(cfg, dataset, norm, prepare(dataset.train), prepare(dataset.val))
+        return cls(cfg, dataset, norm, record, prepare(dataset.train), prepare(dataset.val))
 
     @property
     def device(self) -> torch.device:
@@ -45,6 +60,51 @@ class StageContext:
     def init_generator(self, stage: str) -> torch.Generator:
         """The generator a stage's model is initialised from (CPU: models materialise there)."""
         return torch_generator(self.cfg.seed, f"{stage}/init")
+
+    def generator(self, stream: str) -> torch.Generator:
+        """A fresh generator on the run's device for the named stream."""
+        return torch_generator(self.cfg.seed, stream, self.device)
+
+    def load_frozen(self, stage: str, build: Callable[[], nn.Module]) -> nn.Module:
+        """``build()`` an upstream model, load its best checkpoint and freeze it."""
+        path = self.record.checkpoint_path(stage)
+        if not path.is_file():
+            raise MissingUpstreamError(
+                f"{path} is missing: train the '{stage}' stage of this run first "
+                f"(ups train --resume {self.record.path} --stage {stage})"
+            )
+        model = build()
+        model.load_state_dict(checkpoint.load(path, self.cfg)["model"])
+        return freeze(model.to(self.device))
+
+    @torch.no_grad()
+    def encode(self, autoencoder: nn.Module, u: torch.Tensor) -> torch.Tensor:
+        """Latents of every frame of ``u`` (N, T, X) -> (N, T, tokens, D), in chunks."""
+        frames = u.flatten(0, 1)
+        z = torch.cat([autoencoder.encode(c) for c in frames.split(ENCODE_CHUNK)])
+        return z.unflatten(0, u.shape[:2])
+
+    def val_rollout(
+        self, autoencoder: nn.Module, operator: nn.Module, corrector: Corrector | None = None
+    ) -> dict[str, float]:
+        """Autoregressive val rollout from frame 0; physical nRMSE and conservation gap (%)."""
+        steps = self.val.shape[1] - 1
+        pred = rollout(autoencoder, operator, self.val[:, 0], self.cond(len(self.val)), steps,
+                       corrector)
+        return rollout_metrics(self.physical(pred), self.physical(self.val))
+
+    def physical(self, u: torch.Tensor) -> np.ndarray:
+        """Normalised tensor -> float64 numpy array in physical units."""
+        return self.normalizer.inverse(u.detach().double().cpu().numpy())
+
+
+def rollout_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+    """nRMSE and conservation gap of predicted frames (B, S, X) against true frames (B, S+1, X)
+    whose frame 0 was given (and is excluded from the metrics)."""
+    return {
+        "rollout_nrmse": nrmse(pred, true[:, 1:]),
+        "conservation_gap": float(conservation_gap(pred, true[:, 0])),
+    }
 
 
 def index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ups import atomic
-from ups.config import config_from_dict, config_hash, to_dict
+from ups.config import config_diff, config_from_dict, config_hash, to_dict
 from ups.schema import UpsConfig
 
 
@@ -41,18 +41,6 @@ def load(path: str | Path, cfg: UpsConfig) -> dict[str, Any]:
             f"{config_diff(payload.get('config', {}), to_dict(cfg))}"
         )
     return payload
-
-
-def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
-    """Dotted keys whose values differ between two nested dicts, as ``key: old -> new``."""
-    out = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            out += config_diff(a, b, f"{prefix}{key}.")
-        elif a != b:
-            out.append(f"{prefix}{key}: {a!r} -> {b!r}")
-    return out
 
 
 def rng_state(generators: dict[str, torch.Generator]) -> dict[str, Any]:

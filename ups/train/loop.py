@@ -53,7 +53,7 @@ class Stage(Protocol):
 @dataclass(frozen=True)
 class FitResult:
     best_epoch: int
-    best_score: float
+    best_val: dict[str, float]  # validation metrics of the selected checkpoint
     epochs_run: int
     stopped_early: bool
 
@@ -71,16 +71,20 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
     }
     best_path = session.record.checkpoint_path(name)
     last_path = session.record.checkpoint_path(f"{name}.last")
-    state = {"epoch": 0, "best_score": math.inf, "best_epoch": -1, "bad_epochs": 0}
+    state = {
+        "epoch": 0, "best_score": math.inf, "best_epoch": -1, "bad_epochs": 0,
+        "stopped_early": False,
+    }
     if last_path.is_file():
         state = _resume(last_path, session, model, optimizer, scheduler, ema, generators)
         session.record.truncate_history(name, from_epoch=state["epoch"])
 
     epoch = state["epoch"]
-    while epoch < cfg.epochs and not state.get("stopped_early", False):
+    while epoch < cfg.epochs and not state["stopped_early"]:
         row = _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, progress)
         eval_model = ema.model if ema is not None else model
         val = stage.validate(eval_model)
+        _check_finite(torch.tensor(val["score"]), {}, name, epoch, "end", "validation score")
         improved = val["score"] < state["best_score"]
         if improved:
             state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
@@ -124,7 +128,7 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
 
     best = checkpoint.load(best_path, session.cfg)
     model.load_state_dict(best["model"])
-    return FitResult(state["best_epoch"], state["best_score"], epoch, state["stopped_early"])
+    return FitResult(state["best_epoch"], dict(best["val"]), epoch, state["stopped_early"])
 
 
 def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, progress) -> dict:
@@ -155,7 +159,7 @@ def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, pro
         grad_norms.append(float(norm))
         for key, value in {"train_loss": loss, **terms}.items():
             sums[key] = sums.get(key, 0.0) + float(value.detach())
-        batches.set_postfix(loss=f"{float(loss):.4g}")
+        batches.set_postfix(loss=f"{float(loss.detach()):.4g}")
     steps = max(1, len(grad_norms))
     return {
         **{key: total / steps for key, total in sums.items()},

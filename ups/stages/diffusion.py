@@ -1,0 +1,79 @@
+"""Stage 3: the diffusion residual teacher, an EDM denoiser of ``r`` given ``op(z)``.
+
+Selection and early stopping use val rollouts *with* the sampled correction (nRMSE and
+conservation gap), never the training loss. Every validation draws its sampling noise from the
+same fresh seeded stream, so scores of different epochs are comparable.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from ups.models.diffusion import Denoiser, diffusion_loss, sample
+from ups.stages.autoencoder import load_autoencoder
+from ups.stages.context import StageContext, n_batches
+from ups.stages.operator import load_operator
+from ups.stages.residuals import corrected_val_metrics, residual_pairs
+
+NAME = "diffusion"
+
+
+def build_denoiser(ctx: StageContext) -> Denoiser:
+    ae = ctx.cfg.autoencoder.model
+    model = Denoiser(
+        ctx.cfg.diffusion.model, ae.latent_tokens, ae.latent_dim, generator=ctx.init_generator(NAME)
+    )
+    return model.to(ctx.device)
+
+
+def load_denoiser(ctx: StageContext) -> Denoiser:
+    """The trained diffusion teacher of this run, frozen."""
+    return ctx.load_frozen(NAME, lambda: build_denoiser(ctx))
+
+
+class DiffusionStage:
+    name = NAME
+
+    def __init__(self, ctx: StageContext):
+        self.ctx, self.cfg = ctx, ctx.cfg.diffusion
+        self.train_cfg = self.cfg.train
+        self.autoencoder = load_autoencoder(ctx)
+        self.operator = load_operator(ctx)
+        self.pairs = residual_pairs(ctx, self.autoencoder, self.operator, ctx.train)
+        self.val_pairs = residual_pairs(ctx, self.autoencoder, self.operator, ctx.val)
+        self.model = build_denoiser(ctx)
+        self.model.set_sigma_data(float(self.pairs.r.std()))
+        self.operator_only = ctx.val_rollout(self.autoencoder, self.operator)
+
+    def steps_per_epoch(self) -> int:
+        return n_batches(len(self.pairs), self.train_cfg.batch_size)
+
+    def batches(self, generator: torch.Generator):
+        return self.pairs.batches(self.train_cfg.batch_size, generator)
+
+    def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
+        zhat, r = batch
+        return {"denoising": diffusion_loss(self.model, r, zhat, self.ctx.cond(len(r)), generator)}
+
+    @torch.no_grad()
+    def validate(self, model: nn.Module) -> dict[str, float]:
+        zhat, r = self.val_pairs.zhat, self.val_pairs.r
+        loss = diffusion_loss(
+            model, r, zhat, self.ctx.cond(len(r)), self.ctx.generator(f"{NAME}/val_loss")
+        )
+        noise = self.ctx.generator(f"{NAME}/val_sampling")
+
+        def corrector(zhat, cond):
+            return sample(model, zhat, cond, noise)
+
+        metrics = corrected_val_metrics(
+            self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
+        )
+        operator_only = {f"operator_{k}": v for k, v in self.operator_only.items()}
+        return {"loss": float(loss), **metrics, **operator_only}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
