@@ -59,3 +59,19 @@ def smoke_cache(tmp_path_factory) -> Path:
 def smoke_overrides(smoke_cache, tmp_path) -> list[str]:
     """Overrides pointing the smoke config at the shared cache and a private runs folder."""
     return [f"paths.data_cache={smoke_cache}", f"paths.runs={tmp_path / 'runs'}"]
+
+
+def train_smoke(run_dir: Path, overrides: list[str], **kwargs) -> Path:
+    """Train the smoke pipeline into ``run_dir`` (W&B off unless overridden)."""
+    from ups.config import load_config
+    from ups.pipeline import train
+
+    cfg = load_config(SMOKE_CONFIG, ["tracking.wandb.mode=disabled", *overrides])
+    return train(cfg, run_dir, progress=False, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_cache, tmp_path_factory) -> Path:
+    """One fully trained smoke run (all four stages), shared read-only by the tests."""
+    runs = tmp_path_factory.mktemp("runs")
+    return train_smoke(runs / "shared", [f"paths.data_cache={smoke_cache}", f"paths.runs={runs}"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
@@ -17,14 +17,25 @@ from ups.train.checkpoint import CheckpointMismatchError
 from ups.train.loop import NonFiniteLossError
 
 USER_ERRORS = (
-    ConfigError, DatasetError, RunMismatchError, RunNotFoundError, MissingUpstreamError,
-    CheckpointMismatchError, NonFiniteLossError, FileExistsError,
+    ConfigError,
+    DatasetError,
+    RunMismatchError,
+    RunNotFoundError,
+    MissingUpstreamError,
+    CheckpointMismatchError,
+    NonFiniteLossError,
+    FileExistsError,
 )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # Overrides may also follow options (`ups train CFG --run-dir D seed=1`).
+    stray = [item for item in extra if item.startswith("-") or "=" not in item]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    args.overrides = [*args.overrides, *extra]
     try:
         return args.handler(args)
     except USER_ERRORS as err:
@@ -81,13 +92,16 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume:
         if args.config or args.overrides or args.run_dir:
-            raise ConfigError("--resume RUN takes its config from RUN/config.yaml; pass nothing else")
+            raise ConfigError(
+                "--resume RUN takes its config from RUN/config.yaml; pass nothing else"
+            )
         cfg, run_dir = load_config(Path(args.resume) / "config.yaml"), args.resume
     elif args.config:
         cfg, run_dir = load_config(args.config, args.overrides), args.run_dir
     else:
         raise ConfigError("give a CONFIG to start a run, or --resume RUN to continue one")
-    path = train(cfg, run_dir, stage=args.stage, resume=bool(args.resume),
-                 progress=not args.no_progress)
+    path = train(
+        cfg, run_dir, stage=args.stage, resume=bool(args.resume), progress=not args.no_progress
+    )
     print(f"run {path}: finished; metrics in {path / 'metrics.json'}")
     return 0

@@ -17,7 +17,7 @@ from torch import nn
 
 from ups.checks import require
 from ups.models.layers import CondEmbedding, NoiseEmbedding, materialise
-from ups.models.transformer import ConditionedTransformer
+from ups.models.transformer import ConditionedTransformer, check_transformer_size
 
 
 @dataclass(frozen=True)
@@ -36,15 +36,7 @@ class DiffusionConfig:
     sample_steps: int = 18
 
     def validate(self) -> None:
-        require(self.width >= 1, "width", f"must be >= 1, got {self.width}")
-        require(self.depth >= 1, "depth", f"must be >= 1, got {self.depth}")
-        require(self.heads >= 1, "heads", f"must be >= 1, got {self.heads}")
-        require(
-            self.width % self.heads == 0,
-            "width",
-            f"must be divisible by heads={self.heads}, got {self.width}",
-        )
-        require(self.mlp_ratio >= 1, "mlp_ratio", f"must be >= 1, got {self.mlp_ratio}")
+        check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio)
         require(self.sigma_min > 0, "sigma_min", f"must be > 0, got {self.sigma_min}")
         require(
             self.sigma_max > self.sigma_min,

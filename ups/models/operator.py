@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ups.checks import require
 from ups.models.layers import CondEmbedding, materialise
-from ups.models.transformer import ConditionedTransformer
+from ups.models.transformer import ConditionedTransformer, check_transformer_size
 
 
 @dataclass(frozen=True)
@@ -27,15 +26,7 @@ class OperatorConfig:
     mlp_ratio: int = 2
 
     def validate(self) -> None:
-        require(self.width >= 1, "width", f"must be >= 1, got {self.width}")
-        require(self.depth >= 1, "depth", f"must be >= 1, got {self.depth}")
-        require(self.heads >= 1, "heads", f"must be >= 1, got {self.heads}")
-        require(
-            self.width % self.heads == 0,
-            "width",
-            f"must be divisible by heads={self.heads}, got {self.width}",
-        )
-        require(self.mlp_ratio >= 1, "mlp_ratio", f"must be >= 1, got {self.mlp_ratio}")
+        check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio)
 
 
 class LatentOperator(nn.Module):

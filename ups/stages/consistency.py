@@ -22,11 +22,9 @@ from ups.models.consistency import (
     student_from_teacher,
 )
 from ups.models.diffusion import sample
-from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import StageContext, n_batches
 from ups.stages.diffusion import load_denoiser
-from ups.stages.operator import load_operator
-from ups.stages.residuals import corrected_val_metrics, residual_pairs
+from ups.stages.residuals import corrected_val_metrics, load_residual_data
 
 NAME = "consistency"
 TWO_STEP_SIGMA = 0.8  # second noise level of 2-step sampling, in units of sigma_data
@@ -50,12 +48,9 @@ class ConsistencyStage:
     def __init__(self, ctx: StageContext):
         self.ctx, self.cfg = ctx, ctx.cfg.consistency
         self.train_cfg = self.cfg.train
-        self.autoencoder = load_autoencoder(ctx)
-        self.operator = load_operator(ctx)
+        self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
         self.teacher = load_denoiser(ctx)
         self.model = student_from_teacher(self.teacher).requires_grad_(True)
-        self.pairs = residual_pairs(ctx, self.autoencoder, self.operator, ctx.train)
-        self.val_pairs = residual_pairs(ctx, self.autoencoder, self.operator, ctx.val)
         self.match_zhat = self.val_pairs.zhat[:TEACHER_MATCH_PAIRS]
         with torch.no_grad():
             self.match_teacher = sample(
@@ -77,8 +72,15 @@ class ConsistencyStage:
 
     def _loss(self, student, zhat, r, generator) -> torch.Tensor:
         return consistency_distillation_loss(
-            student, student, self.teacher, r, zhat, self.ctx.cond(len(r)), generator,
-            n_steps=self.cfg.teacher_steps, huber_c=self.cfg.huber_c,
+            student,
+            student,
+            self.teacher,
+            r,
+            zhat,
+            self.ctx.cond(len(r)),
+            generator,
+            n_steps=self.cfg.teacher_steps,
+            huber_c=self.cfg.huber_c,
         )
 
     @torch.no_grad()
@@ -95,8 +97,11 @@ class ConsistencyStage:
             self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
         )
         student = consistency_sample(
-            model, self.match_zhat, self.ctx.cond(len(self.match_zhat)),
-            self.ctx.generator(f"{NAME}/teacher_match"), sigmas,
+            model,
+            self.match_zhat,
+            self.ctx.cond(len(self.match_zhat)),
+            self.ctx.generator(f"{NAME}/teacher_match"),
+            sigmas,
         )
         gap = (student - self.match_teacher).pow(2).mean() / self.match_teacher.pow(2).mean()
         return {"loss": float(loss), **metrics, "teacher_match": float(gap)}

@@ -61,6 +61,15 @@ class StageContext:
         """The generator a stage's model is initialised from (CPU: models materialise there)."""
         return torch_generator(self.cfg.seed, f"{stage}/init")
 
+    def latent_model(self, cls: type[nn.Module], model_cfg: object, stage: str) -> nn.Module:
+        """``cls(model_cfg, tokens, latent_dim, generator=...)`` on the run's device: every model
+        that works on the autoencoder's latent tokens is built this way."""
+        ae = self.cfg.autoencoder.model
+        model = cls(
+            model_cfg, ae.latent_tokens, ae.latent_dim, generator=self.init_generator(stage)
+        )
+        return model.to(self.device)
+
     def generator(self, stream: str) -> torch.Generator:
         """A fresh generator on the run's device for the named stream."""
         return torch_generator(self.cfg.seed, stream, self.device)
@@ -89,8 +98,9 @@ class StageContext:
     ) -> dict[str, float]:
         """Autoregressive val rollout from frame 0; physical nRMSE and conservation gap (%)."""
         steps = self.val.shape[1] - 1
-        pred = rollout(autoencoder, operator, self.val[:, 0], self.cond(len(self.val)), steps,
-                       corrector)
+        pred = rollout(
+            autoencoder, operator, self.val[:, 0], self.cond(len(self.val)), steps, corrector
+        )
         return rollout_metrics(self.physical(pred), self.physical(self.val))
 
     def physical(self, u: torch.Tensor) -> np.ndarray:

@@ -13,20 +13,14 @@ import torch
 from torch import nn
 
 from ups.models.diffusion import Denoiser, diffusion_loss, sample
-from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import StageContext, n_batches
-from ups.stages.operator import load_operator
-from ups.stages.residuals import corrected_val_metrics, residual_pairs
+from ups.stages.residuals import corrected_val_metrics, load_residual_data
 
 NAME = "diffusion"
 
 
 def build_denoiser(ctx: StageContext) -> Denoiser:
-    ae = ctx.cfg.autoencoder.model
-    model = Denoiser(
-        ctx.cfg.diffusion.model, ae.latent_tokens, ae.latent_dim, generator=ctx.init_generator(NAME)
-    )
-    return model.to(ctx.device)
+    return ctx.latent_model(Denoiser, ctx.cfg.diffusion.model, NAME)
 
 
 def load_denoiser(ctx: StageContext) -> Denoiser:
@@ -40,10 +34,7 @@ class DiffusionStage:
     def __init__(self, ctx: StageContext):
         self.ctx, self.cfg = ctx, ctx.cfg.diffusion
         self.train_cfg = self.cfg.train
-        self.autoencoder = load_autoencoder(ctx)
-        self.operator = load_operator(ctx)
-        self.pairs = residual_pairs(ctx, self.autoencoder, self.operator, ctx.train)
-        self.val_pairs = residual_pairs(ctx, self.autoencoder, self.operator, ctx.val)
+        self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
         self.model = build_denoiser(ctx)
         self.model.set_sigma_data(float(self.pairs.r.std()))
         self.operator_only = ctx.val_rollout(self.autoencoder, self.operator)

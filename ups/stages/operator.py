@@ -22,11 +22,7 @@ NAME = "operator"
 
 
 def build_operator(ctx: StageContext) -> LatentOperator:
-    ae = ctx.cfg.autoencoder.model
-    model = LatentOperator(
-        ctx.cfg.operator.model, ae.latent_tokens, ae.latent_dim, generator=ctx.init_generator(NAME)
-    )
-    return model.to(ctx.device)
+    return ctx.latent_model(LatentOperator, ctx.cfg.operator.model, NAME)
 
 
 def load_operator(ctx: StageContext) -> LatentOperator:
@@ -46,7 +42,7 @@ class OperatorStage:
         self.horizon = self.cfg.rollout_horizon
         if self.horizon > frames - 1:
             raise ValueError(
-                f"operator.rollout_horizon={self.horizon} needs more than the {frames} frames stored"
+                f"operator.rollout_horizon={self.horizon} exceeds the {frames - 1} steps stored"
             )
         self.latents = ctx.encode(self.autoencoder, ctx.train)  # (N, T, tokens, D)
         starts = frames - self.horizon

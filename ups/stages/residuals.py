@@ -13,7 +13,9 @@ import torch
 from torch import nn
 
 from ups.rollout import Corrector
+from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import StageContext, index_batches
+from ups.stages.operator import load_operator
 
 OPERATOR_CHUNK = 4096  # latent frames per operator call when precomputing residuals
 
@@ -40,10 +42,17 @@ def residual_pairs(
     """Residuals of the operator's one-step predictions on trajectories ``u`` (N, T, X)."""
     z = ctx.encode(autoencoder, u)
     before, after = z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1)
-    zhat = torch.cat(
-        [operator(c, ctx.cond(len(c))) for c in before.split(OPERATOR_CHUNK)]
-    )
+    zhat = torch.cat([operator(c, ctx.cond(len(c))) for c in before.split(OPERATOR_CHUNK)])
     return ResidualPairs(zhat=zhat, r=after - zhat)
+
+
+def load_residual_data(
+    ctx: StageContext,
+) -> tuple[nn.Module, nn.Module, ResidualPairs, ResidualPairs]:
+    """The frozen autoencoder and operator, and the train and val residual pairs."""
+    autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
+    train = residual_pairs(ctx, autoencoder, operator, ctx.train)
+    return autoencoder, operator, train, residual_pairs(ctx, autoencoder, operator, ctx.val)
 
 
 def corrected_val_metrics(

@@ -72,7 +72,10 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
     best_path = session.record.checkpoint_path(name)
     last_path = session.record.checkpoint_path(f"{name}.last")
     state = {
-        "epoch": 0, "best_score": math.inf, "best_epoch": -1, "bad_epochs": 0,
+        "epoch": 0,
+        "best_score": math.inf,
+        "best_epoch": -1,
+        "bad_epochs": 0,
         "stopped_early": False,
     }
     if last_path.is_file():

@@ -1,0 +1,86 @@
+"""Same config + seed => bitwise-identical runs, also across a kill and a resume."""
+
+import json
+
+import pytest
+import torch
+
+from tests.conftest import train_smoke
+from ups.schema import STAGES
+from ups.train import checkpoint
+
+pytestmark = pytest.mark.determinism
+
+
+def _weights(run_dir):
+    return {
+        stage: torch.load(run_dir / "checkpoints" / f"{stage}.pt", weights_only=True)["model"]
+        for stage in STAGES
+    }
+
+
+def _assert_bitwise_equal(a, b):
+    for stage in STAGES:
+        assert a[stage].keys() == b[stage].keys()
+        for key in a[stage]:
+            assert torch.equal(a[stage][key], b[stage][key]), f"{stage}.{key}"
+
+
+def _metrics_without_timing(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {
+        stage: {k: v for k, v in m.items() if k != "wall_seconds"} for stage, m in metrics.items()
+    }
+
+
+def _history_without_timing(run_dir):
+    rows = [json.loads(line) for line in (run_dir / "history.jsonl").read_text().splitlines()]
+    return [{k: v for k, v in row.items() if k != "epoch_seconds"} for row in rows]
+
+
+def test_same_seed_twice_is_bitwise_identical(smoke_run, smoke_overrides, tmp_path):
+    again = train_smoke(tmp_path / "again", smoke_overrides)
+    _assert_bitwise_equal(_weights(smoke_run), _weights(again))
+    assert _metrics_without_timing(again) == _metrics_without_timing(smoke_run)
+    assert _history_without_timing(again) == _history_without_timing(smoke_run)
+
+
+def test_other_seed_gives_other_weights(smoke_run, smoke_overrides, tmp_path):
+    other = train_smoke(tmp_path / "other", [*smoke_overrides, "stages=[autoencoder]", "seed=1"])
+    first = torch.load(smoke_run / "checkpoints" / "autoencoder.pt", weights_only=True)["model"]
+    second = torch.load(other / "checkpoints" / "autoencoder.pt", weights_only=True)["model"]
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+
+
+class Killed(RuntimeError):
+    """Stands in for SIGKILL: raised instead of writing a checkpoint."""
+
+
+# Kill points: the n-th checkpoint write of each stage (every epoch writes its 'last'
+# checkpoint and, when it improved, its 'best' one first).
+@pytest.mark.parametrize(
+    ("stage", "nth"), [("autoencoder", 3), ("operator", 2), ("diffusion", 4), ("consistency", 2)]
+)
+def test_kill_and_resume_is_bitwise_identical(
+    smoke_run, smoke_overrides, tmp_path, monkeypatch, stage, nth
+):
+    save = checkpoint.save
+    calls = {"n": 0}
+
+    def dying_save(path, *args, **kwargs):
+        calls["n"] += path.name.startswith(f"{stage}.")
+        if calls["n"] == nth:
+            raise Killed(f"killed at write {nth} of the {stage} stage")
+        return save(path, *args, **kwargs)
+
+    run_dir = tmp_path / "killed"
+    monkeypatch.setattr(checkpoint, "save", dying_save)
+    with pytest.raises(Killed):
+        train_smoke(run_dir, smoke_overrides)
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+
+    train_smoke(run_dir, smoke_overrides, resume=True)
+    _assert_bitwise_equal(_weights(smoke_run), _weights(run_dir))
+    assert _history_without_timing(run_dir) == _history_without_timing(smoke_run)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
