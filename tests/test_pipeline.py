@@ -34,10 +34,12 @@ def test_run_folder_holds_every_stage_history_and_metrics(smoke_run):
     for stage in STAGES:
         assert (smoke_run / "checkpoints" / f"{stage}.pt").is_file()
         rows = [r for r in run.history if r["stage"] == stage]
-        assert [r["epoch"] for r in rows] == list(range(getattr(cfg, stage).train.epochs))
+        best = run.metrics[stage]
+        assert [r["epoch"] for r in rows] == list(range(best["epochs_run"]))
+        if not best["stopped_early"]:
+            assert best["epochs_run"] == getattr(cfg, stage).train.epochs
         keys = EPOCH_KEYS | (ROLLOUT_KEYS if stage != "autoencoder" else {"val_recon_nrmse"})
         assert all(keys <= row.keys() for row in rows), stage
-        best = run.metrics[stage]
         assert best["best_val"]["score"] == min(r["val_score"] for r in rows)
         assert rows[best["best_epoch"]]["val_score"] == best["best_val"]["score"]
     checkpoint = torch.load(smoke_run / "checkpoints" / "operator.pt", weights_only=True)

@@ -23,7 +23,9 @@ class ConsistencyStudent(Denoiser):
 
     def coefficients(self, sigma: torch.Tensor) -> tuple[torch.Tensor, ...]:
         sd = self.sigma_data
-        smin = sd * self.cfg.sigma_min  # same float32 product as sigma_bounds()[0] cast to float32
+        # sigma_bounds()[0] cast to float32, as the sigma grids hold it: the float64 product
+        # rounded once (a float32 product can be one ulp off, leaving c_out(smin) != 0).
+        smin = (sd.double() * self.cfg.sigma_min).to(sd.dtype)
         norm = torch.sqrt(sigma**2 + sd**2)
         c_skip = sd**2 / ((sigma - smin) ** 2 + sd**2)  # exactly 1 at smin
         c_out = (sigma - smin) * sd / norm  # exactly 0 at smin

@@ -80,7 +80,9 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
     }
     if last_path.is_file():
         state = _resume(last_path, session, model, optimizer, scheduler, ema, generators)
-        session.record.truncate_history(name, from_epoch=state["epoch"])
+    # Rows logged after the checkpoint we start from (a kill between the two writes) go, so a
+    # resumed run's history equals an uninterrupted one's.
+    session.record.truncate_history(name, from_epoch=state["epoch"])
 
     epoch = state["epoch"]
     while epoch < cfg.epochs and not state["stopped_early"]:
