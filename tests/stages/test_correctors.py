@@ -30,7 +30,9 @@ def test_teacher_learned_the_conditional_residual(smoke_run):
     @torch.no_grad()
     def val_loss(model):
         g = stage.ctx.generator("test/val_loss")
-        return float(torch.stack([diffusion_loss(model, r, zhat, cond, g) for _ in range(8)]).mean())
+        return float(
+            torch.stack([diffusion_loss(model, r, zhat, cond, g) for _ in range(8)]).mean()
+        )
 
     def spread(model):
         draws = [sample(model, zhat, cond, stage.ctx.generator(f"test/seed{k}")) for k in range(4)]
@@ -41,4 +43,3 @@ def test_teacher_learned_the_conditional_residual(smoke_run):
     assert val_loss(stage.teacher) < 0.85 * val_loss(untrained)
     # Candidates differ between seeds, and their spread shrinks as the model learns.
     assert 0 < spread(stage.teacher) < 0.9 * spread(untrained)
-
