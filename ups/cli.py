@@ -67,6 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", metavar="RUN", help="continue the run in folder RUN")
     train.add_argument("--no-progress", action="store_true", help="no progress bars")
     train.set_defaults(handler=_cmd_train)
+
+    evaluate = commands.add_parser(
+        "eval",
+        help="evaluate a trained run: every rollout mode, metrics, report and plots",
+        description="Roll out persistence, baselines, operator, corrector, projection, random "
+        "choice, TTC and oracle on a split (eval.split, default test) of RUN's dataset; writes "
+        "RUN/eval/<split>/ and merges the metrics into RUN/metrics.json.",
+    )
+    evaluate.add_argument("run", help="a trained run folder")
+    evaluate.add_argument(
+        "overrides", nargs="*", help="eval.* and ttc.* overrides, e.g. eval.split=val"
+    )
+    evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
+    evaluate.set_defaults(handler=_cmd_eval)
     return parser
 
 
@@ -104,4 +118,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
         cfg, run_dir, stage=args.stage, resume=bool(args.resume), progress=not args.no_progress
     )
     print(f"run {path}: finished; metrics in {path / 'metrics.json'}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from ups.eval.evaluate import evaluate  # torch-heavy: imported only for this command
+
+    metrics = evaluate(args.run, args.overrides, progress=not args.no_progress)
+    split = metrics["split"]
+    print(Path(args.run, "eval", split, "report.md").read_text())
+    print(f"run {args.run}: eval on {split} written to {Path(args.run, 'eval', split)}")
     return 0

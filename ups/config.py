@@ -19,7 +19,13 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from ups.checks import InvalidValue
-from ups.schema import UNHASHED_SECTIONS, UpsConfig
+from ups.schema import (
+    EVAL_SECTIONS,
+    STAGE_INPUTS,
+    STAGE_RUN_KEYS,
+    UNHASHED_SECTIONS,
+    UpsConfig,
+)
 
 INCLUDE_KEY = "include"
 
@@ -62,8 +68,30 @@ def to_yaml(cfg: UpsConfig) -> str:
 
 def config_hash(cfg: UpsConfig) -> str:
     """Stable sha256 of everything that can change a number (all but paths and tracking)."""
-    hashed = {k: v for k, v in to_dict(cfg).items() if k not in UNHASHED_SECTIONS}
-    return hashlib.sha256(canonical_json(hashed).encode()).hexdigest()
+    return _sha256({k: v for k, v in to_dict(cfg).items() if k not in UNHASHED_SECTIONS})
+
+
+def training_hash(cfg: UpsConfig) -> str:
+    """sha256 of what training reads: the config hash less evaluation settings."""
+    return _sha256(stage_keys(cfg, "*"))
+
+
+def stage_keys(cfg: UpsConfig, stage: str) -> dict[str, Any]:
+    """The part of the config that ``stage``'s weights depend on (see ``STAGE_INPUTS``); for a
+    stage not listed there, conservatively everything training reads."""
+    everything = {k: v for k, v in to_dict(cfg).items() if k not in UNHASHED_SECTIONS}
+    if stage not in STAGE_INPUTS:
+        return {k: v for k, v in everything.items() if k not in EVAL_SECTIONS}
+    return {k: v for k, v in everything.items() if k in STAGE_RUN_KEYS + STAGE_INPUTS[stage]}
+
+
+def stage_hash(cfg: UpsConfig, stage: str) -> str:
+    """sha256 of :func:`stage_keys`: equal hashes, interchangeable checkpoints of ``stage``."""
+    return _sha256(stage_keys(cfg, stage))
+
+
+def _sha256(obj: Any) -> str:
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
 
 
 def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

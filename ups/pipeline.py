@@ -1,7 +1,8 @@
 """Train the configured stages, in pipeline order, into one run folder.
 
-``data -> autoencoder -> operator -> diffusion -> consistency``. Each stage reads the frozen
-best checkpoints of the stages before it and writes only its own. Re-running on an existing run
+``data -> autoencoder -> operator -> diffusion -> consistency``, plus the ``fno`` baseline,
+which reads only the data. Each stage reads the frozen best checkpoints of the stages it
+builds on and writes only its own. Re-running on an existing run
 folder resumes: finished stages are skipped (their last checkpoint says so) and an interrupted
 stage continues from its last epoch, bit for bit.
 """
@@ -18,6 +19,7 @@ from ups.stages.autoencoder import AutoencoderStage
 from ups.stages.consistency import ConsistencyStage
 from ups.stages.context import StageContext
 from ups.stages.diffusion import DiffusionStage
+from ups.stages.fno import FnoStage
 from ups.stages.operator import OperatorStage
 from ups.train.loop import fit
 
@@ -26,6 +28,7 @@ STAGE_CLASSES = {
     "operator": OperatorStage,
     "diffusion": DiffusionStage,
     "consistency": ConsistencyStage,
+    "fno": FnoStage,
 }
 
 

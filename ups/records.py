@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ups import atomic
-from ups.config import config_diff, config_hash, load_config, to_dict, to_yaml
+from ups.config import config_diff, config_hash, load_config, to_dict, to_yaml, training_hash
 from ups.repro import environment_fingerprint
 from ups.schema import UpsConfig
 
@@ -77,12 +77,12 @@ class RunRecord:
 
     @classmethod
     def open(cls, cfg: UpsConfig, run_dir: str | Path) -> RunRecord:
-        """Reopen an existing run folder to continue it; its config must be ``cfg``."""
+        """Reopen an existing run folder to continue it; ``cfg`` must train what it trained."""
         path = Path(run_dir)
         if not (path / "run.json").is_file() or not (path / "config.yaml").is_file():
             raise RunNotFoundError(f"{path} is not a run folder (needs run.json and config.yaml)")
         recorded = load_config(path / "config.yaml")
-        if config_hash(recorded) != config_hash(cfg):
+        if training_hash(recorded) != training_hash(cfg):
             raise RunMismatchError(
                 f"run {path} was started under another config; differing keys: "
                 f"{config_diff(to_dict(recorded), to_dict(cfg))}"

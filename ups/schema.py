@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ups.checks import require
 from ups.models.autoencoder import AutoencoderConfig
 from ups.models.diffusion import DiffusionConfig
+from ups.models.fno import FNOConfig
 from ups.models.operator import OperatorConfig
 
 WANDB_MODES = ("disabled", "offline", "online")
@@ -102,7 +103,7 @@ class TrainConfig:
         require(self.patience >= 0, "patience", f"must be >= 0, got {self.patience}")
 
 
-STAGES = ("autoencoder", "operator", "diffusion", "consistency")
+STAGES = ("autoencoder", "operator", "diffusion", "consistency", "fno")
 
 
 @dataclass(frozen=True)
@@ -174,6 +175,91 @@ class ConsistencyStageConfig:
 
 
 @dataclass(frozen=True)
+class FnoStageConfig:
+    """The classic baseline: FNO-1D on the grid, one-step plus unrolled losses in grid space."""
+
+    model: FNOConfig = field(default_factory=FNOConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=128))
+    rollout_horizon: int = 4  # steps unrolled per training window (1 = one-step loss only)
+    unroll_gradient: bool = True  # backpropagate through the unroll (else detach between steps)
+    one_step_weight: float = 1.0
+    rollout_weight: float = 1.0  # weight of steps 2..horizon of the unroll
+
+    def validate(self) -> None:
+        require(self.rollout_horizon >= 1, "rollout_horizon", "must be >= 1")
+        require(self.one_step_weight > 0, "one_step_weight", "must be > 0")
+        require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Weights of the TTC physics rewards (DESIGN.md "TTC"); each reward is <= 0."""
+
+    mass: float = 0.0  # weak for periodic Burgers: the projection guard enforces it exactly
+    energy: float = 1.0
+    tv: float = 1.0
+    max_principle: float = 1.0
+    pde_residual: float = 1.0
+
+    def validate(self) -> None:
+        for key, value in vars(self).items():
+            require(value >= 0, key, f"must be >= 0, got {value}")
+        require(any(vars(self).values()), "pde_residual", "at least one weight must be > 0")
+
+
+@dataclass(frozen=True)
+class TTCConfig:
+    """Test-time conditioning: K sampled candidates per beam and step, reward beam search."""
+
+    enabled: bool = True
+    candidates: int = 8  # K: corrector samples per beam and step
+    beam_width: int = 1  # W: beams kept per trajectory
+    horizon: int = 1  # H: steps scored per candidate (1 + H-1 operator-only lookahead steps)
+    budget: int = 64  # most candidate evaluations (decode + score) per trajectory and step
+    noise_scale: float = 1.0  # multiplies the sampler's initial noise
+    weights: RewardWeights = field(default_factory=RewardWeights)
+
+    @property
+    def evaluations_per_step(self) -> int:
+        return self.candidates * self.beam_width * self.horizon
+
+    def validate(self) -> None:
+        require(self.candidates >= 2, "candidates", f"must be >= 2, got {self.candidates}")
+        require(self.beam_width >= 1, "beam_width", f"must be >= 1, got {self.beam_width}")
+        require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        require(self.noise_scale > 0, "noise_scale", f"must be > 0, got {self.noise_scale}")
+        require(
+            self.evaluations_per_step <= self.budget,
+            "budget",
+            f"candidates * beam_width * horizon = {self.evaluations_per_step} evaluations per "
+            f"step exceed the budget of {self.budget}",
+        )
+
+
+SPLIT_NAMES = ("train", "val", "test")
+CORRECTORS = ("consistency", "diffusion")
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What ``ups eval`` rolls out and reports."""
+
+    split: str = "test"
+    corrector: str = "consistency"  # the sampler behind 'corrected', random, TTC and oracle
+    batch_size: int = 64  # trajectories rolled out together
+    plot_trajectories: int = 3  # test trajectories drawn as space-time images
+    solver_reference: bool = True  # time the reference solver on the same trajectories
+    # A run whose `fno` stage is the baseline (same dataset); "" = this run's own, if trained.
+    baseline_run: str = ""
+
+    def validate(self) -> None:
+        require(self.split in SPLIT_NAMES, "split", f"must be one of {SPLIT_NAMES}")
+        require(self.corrector in CORRECTORS, "corrector", f"must be one of {CORRECTORS}")
+        require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.plot_trajectories >= 0, "plot_trajectories", "must be >= 0")
+
+
+@dataclass(frozen=True)
 class WandbConfig:
     """Weights & Biases mirror of the local run record; offline by default."""
 
@@ -209,12 +295,18 @@ class UpsConfig:
     deterministic: bool = True
     device: str = "cpu"
     threads: int = 2
-    stages: list[str] = field(default_factory=lambda: list(STAGES))  # trained in pipeline order
+    # Trained in pipeline order; the FNO baseline is opt-in (configs/burgers_golden_fno.yaml).
+    stages: list[str] = field(
+        default_factory=lambda: ["autoencoder", "operator", "diffusion", "consistency"]
+    )
     data: DataConfig = field(default_factory=DataConfig)
     autoencoder: AutoencoderStageConfig = field(default_factory=AutoencoderStageConfig)
     operator: OperatorStageConfig = field(default_factory=OperatorStageConfig)
     diffusion: DiffusionStageConfig = field(default_factory=DiffusionStageConfig)
     consistency: ConsistencyStageConfig = field(default_factory=ConsistencyStageConfig)
+    fno: FnoStageConfig = field(default_factory=FnoStageConfig)
+    ttc: TTCConfig = field(default_factory=TTCConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
@@ -234,3 +326,16 @@ class UpsConfig:
 # Sections that say where things go or how they are mirrored, not what is computed:
 # they are left out of the config hash so a moved run folder keeps its identity.
 UNHASHED_SECTIONS = ("paths", "tracking")
+# Sections that change evaluation but not training: resuming a run may change them.
+EVAL_SECTIONS = ("ttc", "eval")
+# What a stage's trained weights depend on: the run-wide keys plus its own section and those of
+# the stages it reads. A checkpoint carries the hash of exactly these (ups.config.stage_hash), so
+# adding a stage or changing evaluation settings never invalidates trained weights.
+STAGE_RUN_KEYS = ("seed", "deterministic", "data")
+STAGE_INPUTS = {
+    "autoencoder": ("autoencoder",),
+    "operator": ("autoencoder", "operator"),
+    "diffusion": ("autoencoder", "operator", "diffusion"),
+    "consistency": ("autoencoder", "operator", "diffusion", "consistency"),
+    "fno": ("fno",),
+}

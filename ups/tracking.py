@@ -17,13 +17,14 @@ from ups.schema import UpsConfig
 class WandbMirror:
     """Forwards config and metrics to a W&B run; a no-op when disabled or unavailable."""
 
-    def __init__(self, cfg: UpsConfig, record: RunRecord):
+    def __init__(self, cfg: UpsConfig, record: RunRecord, job: str = "train"):
+        """``job`` names this W&B run within the record's group (train, eval-test, ...)."""
         self._run = None
         self.mode = cfg.tracking.wandb.mode
         if self.mode == "disabled":
             return
         try:
-            self._run = _start(cfg, record)
+            self._run = _start(cfg, record, job)
         except Exception as err:  # noqa: BLE001 - any wandb failure must not kill the run
             warnings.warn(
                 f"W&B mirror disabled: could not start wandb in {self.mode} mode "
@@ -56,7 +57,7 @@ def wandb_config(cfg: UpsConfig) -> dict[str, Any]:
     return {**to_dict(cfg), "config_hash": config_hash(cfg), "seed": cfg.seed}
 
 
-def _start(cfg: UpsConfig, record: RunRecord) -> Any:
+def _start(cfg: UpsConfig, record: RunRecord, job: str) -> Any:
     import wandb  # optional service: imported only when mirroring is on
 
     wb = cfg.tracking.wandb
@@ -67,15 +68,18 @@ def _start(cfg: UpsConfig, record: RunRecord) -> Any:
         entity=wb.entity,
         mode=wb.mode,
         dir=str(wandb_dir),
-        name=record.path.name,
-        id=_wandb_id(record),
+        name=record.path.name if job == "train" else f"{record.path.name}-{job}",
+        id=_wandb_id(record, job),
+        group=record.path.name,
+        job_type=job,
         config=wandb_config(cfg),
         settings=wandb.Settings(silent=True, console="off"),
         reinit="finish_previous",
     )
 
 
-def _wandb_id(record: RunRecord) -> str:
+def _wandb_id(record: RunRecord, job: str) -> str:
     # W&B ids allow letters, digits, '-' and '_' only, up to 64 characters.
-    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in record.path.name)
+    name = record.path.name if job == "train" else f"{record.path.name}-{job}"
+    safe = "".join(c if c.isalnum() or c in "-_" else "-" for c in name)
     return safe[-64:]

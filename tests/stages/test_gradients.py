@@ -11,6 +11,7 @@ from ups.stages.autoencoder import AutoencoderStage
 from ups.stages.consistency import ConsistencyStage
 from ups.stages.context import StageContext
 from ups.stages.diffusion import DiffusionStage
+from ups.stages.fno import FnoStage
 from ups.stages.operator import OperatorStage
 from ups.train import checkpoint
 from ups.train.optim import build_optimizer
@@ -23,7 +24,9 @@ STAGES = {
     ),
     "diffusion": (DiffusionStage, {"denoising"}),
     "consistency": (ConsistencyStage, {"distillation"}),
+    "fno": (FnoStage, {"one_step", "rollout"}),
 }
+TRAINED_IN = {"fno": "fno_run"}  # the run fixture that trained each stage; default smoke_run
 
 
 def _stage(smoke_run, name):
@@ -49,8 +52,8 @@ def _first_batch(stage):
 
 
 @pytest.mark.parametrize("name", list(STAGES))
-def test_every_loss_term_reaches_every_trainable_parameter(smoke_run, name):
-    stage = _stage(smoke_run, name)
+def test_every_loss_term_reaches_every_trainable_parameter(request, name):
+    stage = _stage(request.getfixturevalue(TRAINED_IN.get(name, "smoke_run")), name)
     batch = _first_batch(stage)
     terms = stage.losses(batch, torch_generator(0, "test/noise"))
     assert set(terms) == STAGES[name][1]

@@ -52,6 +52,21 @@ def test_checkpoint_of_another_config_is_refused_naming_the_difference(smoke_run
         checkpoint.load(path, other)
 
 
+def test_checkpoint_depends_only_on_what_its_stage_reads(smoke_run):
+    """Evaluation settings and downstream sections may change; upstream ones may not."""
+    ckpt = smoke_run / "checkpoints"
+    downstream = ["ttc.candidates=3", "eval.split=val", "operator.train.lr=0.5", "name=other"]
+    cfg = load_config(smoke_run / "config.yaml", downstream)
+    assert checkpoint.load(ckpt / "autoencoder.pt", cfg)["stage"] == "autoencoder"
+    upstream = load_config(smoke_run / "config.yaml", ["autoencoder.model.channels=8"])
+    with pytest.raises(CheckpointMismatchError, match=r"autoencoder\.model\.channels: 16 -> 8"):
+        checkpoint.load(ckpt / "consistency.pt", upstream)
+    with pytest.raises(CheckpointMismatchError, match=r"data\.nu"):
+        checkpoint.load(
+            ckpt / "operator.pt", load_config(smoke_run / "config.yaml", ["data.nu=0.02"])
+        )
+
+
 def test_checkpoints_load_with_weights_only(smoke_run):
     for path in (smoke_run / "checkpoints").glob("*.pt"):
         payload = torch.load(path, weights_only=True)

@@ -9,7 +9,6 @@ timing, versions) and ``SHA256SUMS``. Loading verifies the checksums and refuses
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import tempfile
@@ -120,7 +119,7 @@ def build_dataset(data: DataConfig, cache_dir: str | Path, progress: bool = True
     meta["generation_seconds"] = round(time.perf_counter() - start, 3)
     tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
     try:
-        _write_npz(tmp / DATA_FILE, splits)
+        atomic.write_npz(tmp / DATA_FILE, splits)
         atomic.write_json(tmp / META_FILE, meta)
         sums = "".join(f"{_sha256(tmp / f)}  {f}\n" for f in (DATA_FILE, META_FILE))
         atomic.write_text(tmp / SUMS_FILE, sums)
@@ -189,12 +188,6 @@ def verify_checksums(path: Path) -> None:
 
 
 _REBUILD_HINT = "delete the folder or run `ups data CONFIG --rebuild` to regenerate it"
-
-
-def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic.write_bytes(path, buffer.getvalue())
 
 
 def _sha256(path: Path) -> str:

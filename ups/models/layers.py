@@ -37,6 +37,28 @@ class PositionalEmbedding(nn.Module):
         return h + self.weight
 
 
+class SpectralConv1d(nn.Module):
+    """Channel mixing of the lowest ``modes`` rfft modes: (B, C_in, X) -> (B, C_out, X).
+
+    ``weight`` (C_in, C_out, modes, 2) holds one complex matrix per kept mode as (real, imag);
+    every higher mode is dropped. Orthonormal FFTs keep the gain independent of X. The input is
+    real, so the imaginary part of the mode-0 weights never reaches the output (as in every FNO).
+    """
+
+    def __init__(self, c_in: int, c_out: int, modes: int):
+        super().__init__()
+        self.modes = modes
+        self.weight = nn.Parameter(torch.empty(c_in, c_out, modes, 2))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        points = h.shape[-1]
+        if self.modes > points // 2 + 1:
+            raise ValueError(f"{self.modes} modes need at least {2 * (self.modes - 1)} points")
+        spectrum = torch.fft.rfft(h, dim=-1, norm="ortho")[..., : self.modes]  # (B, C_in, modes)
+        mixed = torch.einsum("bim,iom->bom", spectrum, torch.view_as_complex(self.weight))
+        return torch.fft.irfft(mixed, n=points, dim=-1, norm="ortho")  # zero-pads higher modes
+
+
 class CondEmbedding(nn.Module):
     """Physical conditioning (B, 2) = (dt, nu) per sample -> (B, W).
 
@@ -83,7 +105,8 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
     """Initialise every parameter of ``module`` from ``generator`` (in module registration order).
 
     Linear/conv weights: LeCun normal (std 1/sqrt(fan_in)), biases zero; ZeroLinear: zero;
-    norms: one/zero; positional embeddings: normal(0, POSITION_STD). Unknown owners raise.
+    norms: one/zero; positional embeddings: normal(0, POSITION_STD); spectral convolutions:
+    complex LeCun normal. Unknown owners raise.
     """
     for m in module.modules():
         if not list(m.parameters(recurse=False)):
@@ -106,6 +129,9 @@ def _init_one(m: nn.Module, generator: torch.Generator) -> None:
         m.bias.zero_()
     elif isinstance(m, PositionalEmbedding):
         nn.init.normal_(m.weight, 0.0, POSITION_STD, generator=generator)
+    elif isinstance(m, SpectralConv1d):
+        # Complex LeCun normal: E|w|^2 = 1/C_in, so a kept mode keeps its scale on average.
+        nn.init.normal_(m.weight, 0.0, (2 * m.weight.shape[0]) ** -0.5, generator=generator)
     else:
         raise TypeError(f"no initialisation rule for parameters of {type(m).__name__}")
 

@@ -38,3 +38,20 @@ def derivative(u: np.ndarray, order: int = 1) -> np.ndarray:
     if order % 2 == 1 and points % 2 == 0:
         factor[-1] = 0.0
     return irfft(rfft(u) * factor, points)
+
+
+def interpolate(u: np.ndarray, points: int) -> np.ndarray:
+    """Fourier interpolation of periodic samples ``u`` (..., X) onto ``points >= X`` samples.
+
+    Exact for band-limited data; the coarse Nyquist mode is split evenly between +/- so the
+    result stays real and symmetric.
+    """
+    coarse = u.shape[-1]
+    if points < coarse:
+        raise ValueError(f"can only refine: {points} < {coarse} points")
+    u_hat = rfft(u)
+    if coarse % 2 == 0:
+        u_hat[..., -1] *= 0.5
+    padded = np.zeros((*u.shape[:-1], points // 2 + 1), dtype=complex)
+    padded[..., : u_hat.shape[-1]] = u_hat
+    return irfft(padded, points) * (points / coarse)

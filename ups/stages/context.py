@@ -44,9 +44,13 @@ class StageContext:
         norm = dataset.normalizer  # fitted on train only, at generation time
 
         def prepare(u):
-            return torch.as_tensor(norm.transform(u), dtype=torch.float32, device=cfg.device)
+            return to_model(norm, u, cfg.device)
 
         return cls(cfg, dataset, norm, record, prepare(dataset.train), prepare(dataset.val))
+
+    def to_model(self, u: np.ndarray) -> torch.Tensor:
+        """Physical numpy array -> normalised float32 tensor on the run's device."""
+        return to_model(self.normalizer, u, self.cfg.device)
 
     @property
     def device(self) -> torch.device:
@@ -117,6 +121,11 @@ def rollout_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     }
 
 
+def to_model(norm: Normalizer, u: np.ndarray, device: str) -> torch.Tensor:
+    """Normalise physical ``u`` into a float32 tensor on ``device`` (what the models see)."""
+    return torch.as_tensor(norm.transform(u), dtype=torch.float32, device=device)
+
+
 def index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
     """A seeded shuffle of ``range(n)`` cut into batches (the last one may be smaller)."""
     order = torch.randperm(n, generator=generator)
@@ -125,6 +134,26 @@ def index_batches(n: int, batch_size: int, generator: torch.Generator) -> Iterat
 
 def n_batches(n: int, batch_size: int) -> int:
     return -(-n // batch_size)
+
+
+def rollout_windows(u: torch.Tensor, horizon: int, stage: str) -> torch.Tensor:
+    """Every (trajectory, start frame) pair of trajectories ``u`` (N, T, ...) whose window of
+    ``horizon + 1`` frames fits: (N * (T - horizon), 2)."""
+    frames = u.shape[1]
+    if horizon > frames - 1:
+        raise ValueError(f"{stage}.rollout_horizon={horizon} exceeds the {frames - 1} steps stored")
+    return torch.cartesian_prod(torch.arange(len(u)), torch.arange(frames - horizon))
+
+
+def window_batches(
+    windows: torch.Tensor, horizon: int, batch_size: int, generator: torch.Generator
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Seeded batches of :func:`rollout_windows` as index pairs (traj (B, 1), frames (B, H+1)):
+    ``u[traj, frames]`` is (B, H+1, ...), each row one window."""
+    ahead = torch.arange(horizon + 1)
+    for index in index_batches(len(windows), batch_size, generator):
+        traj, start = windows[index].unbind(1)
+        yield traj[:, None], start[:, None] + ahead
 
 
 def freeze(module: nn.Module) -> nn.Module:

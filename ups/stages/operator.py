@@ -16,7 +16,7 @@ from torch import nn
 
 from ups.models.operator import LatentOperator
 from ups.stages.autoencoder import load_autoencoder
-from ups.stages.context import StageContext, index_batches, n_batches
+from ups.stages.context import StageContext, n_batches, rollout_windows, window_batches
 
 NAME = "operator"
 
@@ -38,27 +38,17 @@ class OperatorStage:
         self.train_cfg = self.cfg.train
         self.autoencoder = load_autoencoder(ctx)
         self.model = build_operator(ctx)
-        frames = ctx.train.shape[1]
         self.horizon = self.cfg.rollout_horizon
-        if self.horizon > frames - 1:
-            raise ValueError(
-                f"operator.rollout_horizon={self.horizon} exceeds the {frames - 1} steps stored"
-            )
+        self.windows = rollout_windows(ctx.train, self.horizon, NAME)  # (trajectory, start) pairs
         self.latents = ctx.encode(self.autoencoder, ctx.train)  # (N, T, tokens, D)
-        starts = frames - self.horizon
-        self.windows = torch.cartesian_prod(
-            torch.arange(len(ctx.train)), torch.arange(starts)
-        )  # (N * starts, 2) of (trajectory, start frame)
 
     def steps_per_epoch(self) -> int:
         return n_batches(len(self.windows), self.train_cfg.batch_size)
 
     def batches(self, generator: torch.Generator):
-        ahead = torch.arange(self.horizon + 1)
-        for index in index_batches(len(self.windows), self.train_cfg.batch_size, generator):
-            traj, start = self.windows[index].unbind(1)
-            frames = start[:, None] + ahead  # (B, H + 1)
-            yield self.latents[traj[:, None], frames], self.ctx.train[traj[:, None], frames]
+        batch_size = self.train_cfg.batch_size
+        for traj, frames in window_batches(self.windows, self.horizon, batch_size, generator):
+            yield self.latents[traj, frames], self.ctx.train[traj, frames]
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """batch: latents (B, H+1, tokens, D) and grid frames (B, H+1, X) of one window each."""

@@ -2,7 +2,9 @@
 
 Checkpoints hold only tensors, plain containers, numbers and strings, so they load with
 ``torch.load(weights_only=True)``. Each carries the config hash of the run that wrote it and
-is refused by a run with another hash, naming what differs.
+is refused by a run whose config would train that stage differently, naming what differs: the
+check compares :func:`ups.config.stage_hash`, the hash of the keys the stage depends on, so
+evaluation settings or another stage's section may change without invalidating its weights.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 import torch
 
 from ups import atomic
-from ups.config import config_diff, config_from_dict, config_hash, to_dict
+from ups.config import config_diff, config_from_dict, config_hash, stage_hash, stage_keys, to_dict
 from ups.schema import UpsConfig
 
 
@@ -24,21 +26,31 @@ class CheckpointMismatchError(RuntimeError):
 
 
 def save(path: str | Path, payload: dict[str, Any], cfg: UpsConfig) -> None:
-    """Atomically write ``payload`` plus the config (nested dict) and its hash."""
-    atomic.torch_save({**payload, "config": to_dict(cfg), "config_hash": config_hash(cfg)}, path)
+    """Atomically write ``payload`` (which names its ``stage``) plus the config (nested dict),
+    its hash and the stage hash."""
+    stamp = {
+        "config": to_dict(cfg),
+        "config_hash": config_hash(cfg),
+        "stage_hash": stage_hash(cfg, payload["stage"]),
+    }
+    atomic.torch_save({**payload, **stamp}, path)
 
 
 def load(path: str | Path, cfg: UpsConfig) -> dict[str, Any]:
-    """Load a checkpoint written under ``cfg``; refuse one written under another config."""
+    """Load a checkpoint whose stage ``cfg`` trains the same way; refuse any other."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} is missing")
     payload = torch.load(path, map_location="cpu", weights_only=True)
-    if payload.get("config_hash") != config_hash(cfg):
+    stage = payload.get("stage")
+    if not isinstance(stage, str):
+        raise CheckpointMismatchError(f"{path} names no stage: not a ups stage checkpoint")
+    if payload.get("stage_hash") != stage_hash(cfg, stage):
+        written = config_from_dict(payload.get("config", {}), source=str(path))
         raise CheckpointMismatchError(
-            f"{path} was written under another config (hash "
-            f"{str(payload.get('config_hash'))[:12]} vs {config_hash(cfg)[:12]}); differing keys: "
-            f"{config_diff(payload.get('config', {}), to_dict(cfg))}"
+            f"{path} ({stage} stage) was trained under another config (stage hash "
+            f"{str(payload.get('stage_hash'))[:12]} vs {stage_hash(cfg, stage)[:12]}); "
+            f"differing keys: {config_diff(stage_keys(written, stage), stage_keys(cfg, stage))}"
         )
     return payload
 

@@ -1,0 +1,127 @@
+"""``ups eval`` end to end on a trained smoke run: every mode, the files it writes, TTC's
+bounds on the same candidates, per-trajectory selection, and what it refuses."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from ups.cli import main
+from ups.eval.evaluate import evaluate
+from ups.eval.modes import MODES
+from ups.train.checkpoint import CheckpointMismatchError
+
+SUITE = (
+    "nrmse",
+    "nrmse_ci_low",
+    "nrmse_ci_high",
+    "nrmse_step1",
+    "nrmse_h25",
+    "nrmse_h50",
+    "nrmse_h100",
+    "rmse",
+    "conservation_gap",
+    "energy_violations",
+    "tv_violations",
+    "max_principle_violation",
+    "seconds_per_trajectory",
+)
+MODELLED = ("persistence", "spectral_coarse", "operator", "corrected", "projection")
+CANDIDATE_RULES = ("random", "ttc", "oracle")
+
+
+@pytest.fixture(scope="module")
+def evaluated(smoke_run, smoke_cache, tmp_path_factory):
+    """A private copy of the smoke run, evaluated once on the test split."""
+    run = tmp_path_factory.mktemp("eval") / "run"
+    shutil.copytree(smoke_run, run)
+    overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
+    return run, overrides, evaluate(run, overrides, progress=False)
+
+
+def _without_timing(metrics):
+    return {k: v for k, v in metrics.items() if "seconds" not in k}
+
+
+def test_every_mode_is_reported_with_the_full_suite(evaluated):
+    run, _, metrics = evaluated
+    for mode in (*MODELLED, *CANDIDATE_RULES):
+        for key in SUITE:
+            value = metrics[f"{mode}/{key}"]
+            assert np.isfinite(value), f"{mode}/{key}"
+    assert "fno/nrmse" not in metrics  # the smoke run trained no FNO: absent, never faked
+    assert metrics["persistence/conservation_gap"] == 0.0
+    assert metrics["reference_solver/seconds_per_trajectory"] > 0
+    written = json.loads((run / "eval" / "test" / "metrics.json").read_text())
+    assert _without_timing(written) == _without_timing(metrics) | {
+        "config_hash": written["config_hash"]
+    }
+    merged = json.loads((run / "metrics.json").read_text())
+    assert merged["eval/test"]["ttc/nrmse"] == metrics["ttc/nrmse"]
+    assert "consistency" in merged  # training metrics kept
+    out = run / "eval" / "test"
+    report = (out / "report.md").read_text()
+    assert all(f"| {mode} |" in report for mode in (*MODELLED, *CANDIDATE_RULES))
+    assert (out / "nrmse_vs_step.png").stat().st_size > 0
+    assert (out / "trajectory_0.png").stat().st_size > 0
+
+
+def test_ttc_is_bounded_by_the_oracle_on_the_same_candidates(evaluated):
+    run, _, metrics = evaluated
+    log = np.load(run / "eval" / "test" / "ttc_log.npz")
+    # The three rules start from the same K candidates (same noise stream, same state).
+    first = {rule: log[f"{rule}/errors"][:, 0] for rule in CANDIDATE_RULES}
+    np.testing.assert_array_equal(first["random"], first["ttc"])
+    np.testing.assert_array_equal(first["random"], first["oracle"])
+    chosen = {rule: log[f"{rule}/chosen"] for rule in CANDIDATE_RULES}
+    rows = np.arange(len(chosen["oracle"]))
+    # Step 1: the oracle's pick has the least true error of the shared candidates.
+    picked = first["oracle"][rows, chosen["oracle"][:, 0]]
+    np.testing.assert_array_equal(picked, first["oracle"].min(axis=1))
+    assert metrics["oracle/nrmse_step1"] <= metrics["ttc/nrmse_step1"]
+    assert metrics["oracle/nrmse_step1"] <= metrics["random/nrmse_step1"]
+    assert metrics["oracle/score_error_spearman"] == pytest.approx(1.0)
+    # Selection is per trajectory: not one choice for the whole batch.
+    assert any(len(set(step)) > 1 for step in chosen["ttc"].T)
+
+
+def test_projection_guard_conserves_mass_exactly(evaluated):
+    _, _, metrics = evaluated
+    assert metrics["projection/conservation_gap"] < 1e-9
+    assert metrics["corrected/conservation_gap"] > 1e-3  # the guard did real work
+
+
+def test_eval_is_deterministic(evaluated):
+    run, overrides, metrics = evaluated
+    again = evaluate(run, overrides, progress=False)
+    assert _without_timing(again) == _without_timing(metrics)
+
+
+def test_eval_settings_change_without_retraining_but_training_settings_are_refused(evaluated):
+    run, overrides, _ = evaluated
+    val = evaluate(run, [*overrides, "eval.split=val", "ttc.candidates=4"], progress=False)
+    assert val["split"] == "val" and val["trajectories"] == 8
+    assert (run / "eval" / "val" / "report.md").is_file()
+    with pytest.raises(CheckpointMismatchError, match="operator.model.width"):
+        evaluate(run, [*overrides, "operator.model.width=16"], progress=False)
+
+
+def test_ttc_disabled_leaves_out_the_candidate_modes(evaluated):
+    run, overrides, _ = evaluated
+    metrics = evaluate(run, [*overrides, "ttc.enabled=false", "eval.split=val"], progress=False)
+    assert not any(key.startswith(CANDIDATE_RULES) for key in metrics)
+    assert "corrected/nrmse" in metrics
+
+
+def test_cli_eval_prints_the_report_and_refuses_a_non_run(evaluated, tmp_path, capsys):
+    run, overrides, _ = evaluated
+    assert main(["eval", str(run), *overrides, "eval.split=val", "--no-progress"]) == 0
+    assert "| ttc |" in capsys.readouterr().out
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_modes_cover_design_list():
+    assert set(MODES) >= {*MODELLED, "fno", *CANDIDATE_RULES}
+

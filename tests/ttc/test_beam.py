@@ -1,0 +1,73 @@
+"""Beam search on a toy problem whose best path is known: selection is per trajectory, wider
+beams and lookahead find what greedy choice misses, and the log records what was seen."""
+
+import numpy as np
+import pytest
+import torch
+
+from ups.ttc.beam import Rule, beam_search
+
+X = 4  # toy grid: a state is its value repeated over X points
+
+
+def decode(z: torch.Tensor) -> np.ndarray:
+    return z.reshape(len(z), 1).double().numpy().repeat(X, axis=1)
+
+
+def shifts(*values: float):
+    """Candidates ``z + v`` for each v (deterministic, same for every row)."""
+    offsets = torch.tensor(values)
+
+    def propose(z, k):
+        assert k == len(values)
+        return z[:, None] + offsets.reshape(1, k, 1, 1)
+
+    return propose
+
+
+def run(propose, rule, k, **kwargs):
+    z0 = torch.zeros(2, 1, 1)
+    return beam_search(z0, decode(z0), 3, propose, decode, rule, k, **kwargs)
+
+
+def test_each_trajectory_follows_its_own_best_candidates():
+    targets = np.array([1.0, -1.0])  # trajectory 0 should climb, trajectory 1 descend
+
+    def score(c, prev, rows, step):
+        return -np.abs(c[:, 0] - targets[rows] * (step + 1))
+
+    frames, log = run(shifts(-1.0, 0.0, 1.0), Rule("toy", score), 3)
+    np.testing.assert_array_equal(frames[:, :, 0], [[1, 2, 3], [-1, -2, -3]])
+    assert [c.tolist() for c in log.chosen] == [[2, 0]] * 3
+    assert all(s.shape == (2, 3) for s in log.scores)
+
+
+def _trap(c, prev, rows, step):
+    """Step 0 prefers +1 slightly; from +1 every next move costs 10, from -1 nothing."""
+    if step == 0:
+        return np.where(c[:, 0] > 0, 0.0, -1.0)
+    return np.where(prev[:, 0] > 0, -10.0, 0.0)
+
+
+def test_a_wider_beam_escapes_the_greedy_trap():
+    propose = shifts(-1.0, 1.0)
+    greedy, _ = run(propose, Rule("trap", _trap), 2, beam_width=1)
+    wide, _ = run(propose, Rule("trap", _trap), 2, beam_width=2)
+    assert greedy[0, 0, 0] == 1.0  # greedy took the bait
+    assert wide[0, 0, 0] == -1.0  # the beam kept the other branch and it won
+
+
+def test_lookahead_escapes_the_greedy_trap():
+    lookahead = lambda z: z  # noqa: E731 - the operator stands still
+    frames, _ = run(shifts(-1.0, 1.0), Rule("trap", _trap), 2, horizon=2, lookahead=lookahead)
+    assert frames[0, 0, 0] == -1.0
+
+
+def test_horizon_needs_a_lookahead_and_errors_are_logged():
+    rule = Rule("zero", lambda c, prev, rows, step: np.zeros(len(c)))
+    with pytest.raises(ValueError, match="lookahead"):
+        run(shifts(0.0, 1.0), rule, 2, horizon=2)
+    _, log = run(shifts(0.0, 1.0), rule, 2, error=lambda c, rows, step: c[:, 0] + rows)
+    np.testing.assert_array_equal(log.errors[0], [[0, 1], [1, 2]])
+    # Ties go to the lower index: the first candidate, deterministically.
+    assert [c.tolist() for c in log.chosen] == [[0, 0]] * 3

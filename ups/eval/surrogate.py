@@ -1,0 +1,92 @@
+"""A trained run's models, frozen, with the three things evaluation asks of them: step, sample
+candidates, decode to physical units.
+
+Shapes: ``z`` (M, tokens, D) latents; physical grids (M, X) float64 numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from ups.models.consistency import consistency_sample
+from ups.models.diffusion import sample
+from ups.rollout import Corrector
+from ups.stages.autoencoder import load_autoencoder
+from ups.stages.consistency import load_student, student_sigmas
+from ups.stages.context import StageContext
+from ups.stages.diffusion import load_denoiser
+from ups.stages.operator import load_operator
+
+# (model, zhat (M, tokens, D), cond (M, 2), generator, noise_scale) -> residual samples (M, ...)
+Sampler = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator, float], torch.Tensor]
+
+
+@dataclass
+class Surrogate:
+    """Autoencoder + operator + corrector of one run, on the run's device, frozen."""
+
+    ctx: StageContext
+    autoencoder: nn.Module
+    operator: nn.Module
+    corrector_model: nn.Module
+    sampler: Sampler
+
+    @classmethod
+    def load(cls, ctx: StageContext, corrector: str) -> Surrogate:
+        """Load the run's trained models; ``corrector`` is 'consistency' or 'diffusion'."""
+        if corrector == "consistency":
+            sigmas = student_sigmas(ctx)
+            model = load_student(ctx)
+
+            def draw(model, zhat, cond, generator, noise_scale):
+                return consistency_sample(model, zhat, cond, generator, sigmas, noise_scale)
+
+        else:
+            model = load_denoiser(ctx)
+
+            def draw(model, zhat, cond, generator, noise_scale):
+                return sample(model, zhat, cond, generator, noise_scale=noise_scale)
+
+        return cls(ctx, load_autoencoder(ctx), load_operator(ctx), model, draw)
+
+    @torch.no_grad()
+    def encode(self, u: np.ndarray) -> torch.Tensor:
+        """Physical grids (M, X) -> latents (M, tokens, D)."""
+        return self.autoencoder.encode(self.ctx.to_model(u))
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor) -> np.ndarray:
+        """Latents (M, tokens, D) -> physical grids (M, X)."""
+        return self.ctx.physical(self.autoencoder.decode(z))
+
+    @torch.no_grad()
+    def step(self, z: torch.Tensor) -> torch.Tensor:
+        """The operator's deterministic step (M, tokens, D) -> (M, tokens, D)."""
+        return self.operator(z, self.ctx.cond(len(z)))
+
+    def corrector(self, generator: torch.Generator, noise_scale: float = 1.0) -> Corrector:
+        """A corrector for :func:`ups.rollout.rollout`: one sampled residual per row."""
+
+        def correct(zhat: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+            return self.sampler(self.corrector_model, zhat, cond, generator, noise_scale)
+
+        return correct
+
+    def proposer(self, generator: torch.Generator, noise_scale: float):
+        """``propose(z (M, tokens, D), k) -> (M, k, tokens, D)``: the operator's step plus k
+        sampled residuals each, all drawn from ``generator``."""
+
+        @torch.no_grad()
+        def propose(z: torch.Tensor, k: int) -> torch.Tensor:
+            zhat = self.step(z).repeat_interleave(k, dim=0)  # (M*k, tokens, D)
+            r = self.sampler(
+                self.corrector_model, zhat, self.ctx.cond(len(zhat)), generator, noise_scale
+            )
+            return (zhat + r).unflatten(0, (len(z), k))
+
+        return propose

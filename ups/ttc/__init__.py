@@ -1,0 +1,1 @@
+"""Test-time conditioning: physics rewards that score candidate next states."""

@@ -1,0 +1,124 @@
+"""Beam search over sampled candidate states, per trajectory.
+
+At every step each of a trajectory's beams proposes K candidate next states (latent), which are
+decoded to physical ``u`` and scored by a selection rule; each trajectory keeps its own best
+``W`` of the ``W * K`` extensions by cumulative score. The rule is what distinguishes TTC
+(physics rewards) from its bounds: a random choice and the oracle (true error). Shapes: B
+trajectories, W beams, K candidates, X grid points, latents (tokens, D).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+# (z (M, tokens, D), k) -> k candidate next latents per row (M, k, tokens, D).
+Proposer = Callable[[torch.Tensor, int], torch.Tensor]
+# Latents (M, tokens, D) -> one deterministic next latent each (M, tokens, D) (lookahead).
+Stepper = Callable[[torch.Tensor], torch.Tensor]
+# Latents (M, tokens, D) -> physical grid states (M, X), float64.
+Decoder = Callable[[torch.Tensor], np.ndarray]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How candidates are scored (higher is better): ``score(c, prev, rows, step)`` -> (M,).
+
+    ``c`` and ``prev`` are physical states (M, X); ``rows`` (M,) the trajectory of each row;
+    ``step`` the 0-based index of the predicted frame ``c`` stands for.
+    """
+
+    name: str
+    score: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+
+
+@dataclass
+class SearchLog:
+    """Per step: candidate scores (B, W*K), chosen candidate per trajectory (B,), and the
+    candidates' true errors (B, W*K) when the truth is known."""
+
+    scores: list[np.ndarray] = field(default_factory=list)
+    chosen: list[np.ndarray] = field(default_factory=list)
+    errors: list[np.ndarray] = field(default_factory=list)
+
+
+def beam_search(
+    z0: torch.Tensor,
+    u0: np.ndarray,
+    steps: int,
+    propose: Proposer,
+    decode: Decoder,
+    rule: Rule,
+    candidates: int,
+    beam_width: int = 1,
+    horizon: int = 1,
+    lookahead: Stepper | None = None,
+    error: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None,
+) -> tuple[np.ndarray, SearchLog]:
+    """Roll ``steps`` frames from latents ``z0`` (B, tokens, D) whose physical state is ``u0``
+    (B, X); returns the best beam's physical frames (B, steps, X) and the search log.
+
+    A candidate's score is the rule's score of its own state plus, for ``horizon > 1``, the
+    rule's scores of ``horizon - 1`` further ``lookahead`` steps from it. ``error(c, rows, step)``
+    -> (M,) gives candidates' true errors for the log (optional).
+    """
+    if horizon > 1 and lookahead is None:
+        raise ValueError("horizon > 1 needs a lookahead stepper")
+    B = z0.shape[0]
+    z = z0[:, None]  # (B, w, tokens, D); one beam until the first selection
+    prev = u0[:, None]  # (B, w, X)
+    total = np.zeros((B, 1))
+    frames = np.empty((B, 1, 0, u0.shape[-1]))
+    log = SearchLog()
+    for step in range(steps):
+        w = z.shape[1]
+        zc = propose(z.flatten(0, 1), candidates).unflatten(0, (B, w))  # (B, w, K, tokens, D)
+        zc = zc.flatten(1, 2)  # (B, w*K, ...): candidate j extends beam j // K
+        parent = np.repeat(np.arange(w), candidates)
+        c = decode(zc.flatten(0, 1)).reshape(B, w * candidates, -1)
+        rows = np.repeat(np.arange(B), w * candidates)
+        prev_c = prev[:, parent].reshape(B * w * candidates, -1)
+        flat_c = c.reshape(B * w * candidates, -1)
+        score = rule.score(flat_c, prev_c, rows, step).reshape(B, -1)
+        if horizon > 1:
+            ahead = min(horizon, steps - step) - 1
+            score = score + _lookahead_score(zc, c, rule, decode, lookahead, ahead, step)
+        if error is not None:
+            log.errors.append(error(flat_c, rows, step).reshape(B, -1))
+        cumulative = total[:, parent] + score  # (B, w*K)
+        keep = _top(cumulative, beam_width)  # (B, W') indices into w*K, best first
+        log.scores.append(score)
+        log.chosen.append(keep[:, 0])
+        pick = torch.as_tensor(keep, device=zc.device)
+        z = zc[torch.arange(B, device=zc.device)[:, None], pick]  # (B, W', tokens, D)
+        take = np.take_along_axis
+        prev = take(c, keep[..., None], axis=1)
+        total = take(cumulative, keep, axis=1)
+        history = take(frames, parent[keep][..., None, None], axis=1)
+        frames = np.concatenate([history, prev[:, :, None]], axis=2)
+    best = np.argmax(total, axis=1)  # beams are sorted, so this is 0; kept explicit
+    return frames[np.arange(B), best], log
+
+
+def _lookahead_score(zc, c, rule, decode, lookahead, ahead, step) -> np.ndarray:
+    """Rule scores (B, N) summed over ``ahead`` deterministic steps after each candidate
+    (latents ``zc`` (B, N, tokens, D), physical states ``c`` (B, N, X))."""
+    B, N = c.shape[:2]
+    rows = np.repeat(np.arange(B), N)
+    z, prev, extra = zc.flatten(0, 1), c.reshape(B * N, -1), np.zeros(B * N)
+    for offset in range(1, ahead + 1):
+        z = lookahead(z)
+        u = decode(z)
+        extra += rule.score(u, prev, rows, step + offset)
+        prev = u
+    return extra.reshape(B, N)
+
+
+def _top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` best entries of each row of ``scores`` (B, N), best first; ties go
+    to the lower index, so the choice does not depend on sort internals."""
+    order = np.argsort(-scores, axis=1, kind="stable")
+    return order[:, : min(k, scores.shape[1])]
