@@ -105,14 +105,14 @@ class StageContext:
         pred = rollout(
             autoencoder, operator, self.val[:, 0], self.cond(len(self.val)), steps, corrector
         )
-        return rollout_metrics(self.physical(pred), self.physical(self.val))
+        return val_rollout_metrics(self.physical(pred), self.physical(self.val))
 
     def physical(self, u: torch.Tensor) -> np.ndarray:
         """Normalised tensor -> float64 numpy array in physical units."""
         return self.normalizer.inverse(u.detach().double().cpu().numpy())
 
 
-def rollout_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
+def val_rollout_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
     """nRMSE and conservation gap of predicted frames (B, S, X) against true frames (B, S+1, X)
     whose frame 0 was given (and is excluded from the metrics)."""
     return {

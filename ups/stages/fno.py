@@ -19,8 +19,8 @@ from ups.models.fno import FNO1d
 from ups.stages.context import (
     StageContext,
     n_batches,
-    rollout_metrics,
     rollout_windows,
+    val_rollout_metrics,
     window_batches,
 )
 
@@ -88,7 +88,7 @@ class FnoStage:
     def validate(self, model: nn.Module) -> dict[str, float]:
         val = self.ctx.val  # (N, T, X)
         pred = fno_rollout(model, val[:, 0], self.ctx.cond(len(val)), val.shape[1] - 1)
-        metrics = rollout_metrics(self.ctx.physical(pred), self.ctx.physical(val))
+        metrics = val_rollout_metrics(self.ctx.physical(pred), self.ctx.physical(val))
         inputs = val[:, :-1].flatten(0, 1)
         one_step = model(inputs, self.ctx.cond(len(inputs)))
         loss = float(F.mse_loss(one_step, val[:, 1:].flatten(0, 1)))
