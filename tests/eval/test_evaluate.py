@@ -124,4 +124,3 @@ def test_cli_eval_prints_the_report_and_refuses_a_non_run(evaluated, tmp_path, c
 
 def test_modes_cover_design_list():
     assert set(MODES) >= {*MODELLED, "fno", *CANDIDATE_RULES}
-
