@@ -10,6 +10,7 @@ from pathlib import Path
 from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
 from ups.data.describe import describe_dataset
+from ups.gate import GoldenMissingError
 from ups.records import RunMismatchError, RunNotFoundError
 from ups.schema import STAGES
 from ups.stages.context import MissingUpstreamError
@@ -25,6 +26,7 @@ USER_ERRORS = (
     CheckpointMismatchError,
     NonFiniteLossError,
     FileExistsError,
+    GoldenMissingError,
 )
 
 
@@ -81,7 +83,36 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--no-progress", action="store_true", help="no progress bars")
     evaluate.set_defaults(handler=_cmd_eval)
+
+    seeds = commands.add_parser(
+        "seeds", help="train and evaluate one run per seed; summarise mean, std and CV"
+    )
+    _add_config_args(seeds)
+    _add_seed_args(seeds, default=None)
+    seeds.set_defaults(handler=_cmd_seeds)
+
+    gate = commands.add_parser(
+        "gate",
+        help="the golden regression gate: run the seeds, compare with golden/<name>.json",
+        description="Run the golden seeds of CONFIG (or read --summary), check the thresholds "
+        "and the baseline, print a Markdown verdict; exit 1 when a rule fails.",
+    )
+    _add_config_args(gate)
+    _add_seed_args(gate, default=None)
+    gate.add_argument("--golden-dir", default="golden", help="where baselines live")
+    gate.add_argument("--summary", help="judge this seeds.json instead of running the seeds")
+    gate.add_argument("--markdown", help="also write the verdict to this file")
+    gate.add_argument(
+        "--update", action="store_true", help="rewrite the baseline from this run (review it)"
+    )
+    gate.set_defaults(handler=_cmd_gate)
     return parser
+
+
+def _add_seed_args(parser: argparse.ArgumentParser, default) -> None:
+    parser.add_argument("--seeds", type=int, nargs="+", default=default, help="seeds to run")
+    parser.add_argument("-j", "--jobs", type=int, default=1, help="seeds run at once")
+    parser.add_argument("--out", help="folder of the seed runs (default <paths.runs>/seeds-...)")
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
@@ -129,3 +160,60 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(Path(args.run, "eval", split, "report.md").read_text())
     print(f"run {args.run}: eval on {split} written to {Path(args.run, 'eval', split)}")
     return 0
+
+
+def _seeds_out(args: argparse.Namespace, name: str, hash_: str) -> Path:
+    return Path(args.out) if args.out else Path("runs") / f"seeds-{name}-{hash_[:8]}"
+
+
+def _cmd_seeds(args: argparse.Namespace) -> int:
+    from ups.config import config_hash
+    from ups.gate import seeds_table
+    from ups.seeds import run_seeds
+
+    cfg = load_config(args.config, args.overrides)
+    seeds = args.seeds or [0, 1, 2]
+    out = _seeds_out(args, cfg.name, config_hash(cfg))
+    summary = run_seeds(args.config, seeds, out, args.overrides, args.jobs)
+    print(seeds_table(summary))
+    print(f"seeds summary written to {out / 'seeds.json'}")
+    return 0
+
+
+def _cmd_gate(args: argparse.Namespace) -> int:
+    import json
+
+    from ups.config import config_hash
+    from ups.gate import check, golden_path, load_golden, markdown_table, update_baseline
+    from ups.seeds import run_seeds
+
+    cfg = load_config(args.config, args.overrides)
+    path = golden_path(args.golden_dir, cfg.name)
+    try:
+        golden = load_golden(path)
+    except GoldenMissingError:
+        if not args.update:
+            raise
+        golden = None
+    if args.summary:
+        summary = json.loads(Path(args.summary).read_text())
+    else:
+        seeds = args.seeds or (golden["provenance"]["seeds"] if golden else [0, 1, 2])
+        out = _seeds_out(args, cfg.name, config_hash(cfg))
+        summary = run_seeds(args.config, seeds, out, args.overrides, args.jobs)
+    if args.update:
+        golden = update_baseline(path, summary, golden)
+        print(f"baseline {path} rewritten from seeds {summary['seeds']}: review the diff")
+    checks = check(summary, golden)
+    table = markdown_table(checks, summary)
+    print(table)
+    if args.markdown:
+        Path(args.markdown).write_text(table)
+    failed = [c for c in checks if not c.passed]
+    for c in failed:
+        print(
+            f"ups gate: {c.rule} rule failed: {c.metric} = {c.value:.4g}, limit {c.limit:.4g} "
+            f"(over by {-c.margin:.3g})",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0

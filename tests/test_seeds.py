@@ -1,0 +1,71 @@
+import json
+
+import numpy as np
+import pytest
+
+from tests.conftest import SMOKE_CONFIG
+from ups.cli import main
+from ups.seeds import headline_metrics, spread
+
+
+def test_spread_matches_an_independent_computation():
+    per_seed = {"0": {"a": 1.0, "b": -2.0}, "1": {"a": 2.0, "b": -2.0}, "2": {"a": 4.0, "b": -2.0}}
+    stats = spread(per_seed)
+    values = np.array([1.0, 2.0, 4.0])
+    std = np.sqrt(((values - values.mean()) ** 2).sum() / 2)  # sample std by hand
+    assert stats["a"]["mean"] == pytest.approx(7 / 3)
+    assert stats["a"]["std"] == pytest.approx(std)
+    assert stats["a"]["cv_pct"] == pytest.approx(100 * std / (7 / 3))
+    assert (stats["a"]["min"], stats["a"]["max"]) == (1.0, 4.0)
+    assert stats["b"]["std"] == 0.0 and stats["b"]["cv_pct"] == 0.0
+    assert spread({"0": {"a": 3.0}})["a"]["std"] == 0.0
+
+
+def test_headline_is_ttc_when_on_and_corrected_when_off():
+    metrics = {
+        "ttc/nrmse": 1.0,
+        "ttc/conservation_gap": 2.0,
+        "operator/nrmse": 3.0,
+        "corrected/nrmse": 4.0,
+        "corrected/conservation_gap": 5.0,
+        "ttc/improvement_pct": 6.0,
+        "ttc/score_error_spearman": 0.5,
+    }
+    on = headline_metrics(metrics, ttc_enabled=True)
+    assert on["nrmse"] == 1.0 and on["conservation_gap"] == 2.0
+    off = headline_metrics(metrics, ttc_enabled=False)
+    assert off["nrmse"] == 4.0 and "ttc_improvement_pct" not in off
+
+
+@pytest.mark.determinism
+def test_parallel_seeds_equal_sequential_ones(smoke_cache, tmp_path, capsys):
+    args = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
+    assert (
+        main(
+            [
+                "seeds",
+                str(SMOKE_CONFIG),
+                *args,
+                "--seeds",
+                "0",
+                "1",
+                "-j",
+                "2",
+                "--out",
+                str(tmp_path / "par"),
+            ]
+        )
+        == 0
+    )
+    assert "| nrmse |" in capsys.readouterr().out
+    assert (
+        main(["seeds", str(SMOKE_CONFIG), *args, "--seeds", "1", "--out", str(tmp_path / "seq")])
+        == 0
+    )
+    par = json.loads((tmp_path / "par" / "seeds.json").read_text())
+    seq = json.loads((tmp_path / "seq" / "seeds.json").read_text())
+    assert par["per_seed"]["1"] == seq["per_seed"]["1"]  # bitwise: same numbers in JSON
+    assert par["per_seed"]["0"] != par["per_seed"]["1"]
+    assert par["stats"]["nrmse"]["mean"] == pytest.approx(
+        (par["per_seed"]["0"]["nrmse"] + par["per_seed"]["1"]["nrmse"]) / 2
+    )

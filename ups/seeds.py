@@ -1,0 +1,125 @@
+"""``ups seeds``: train and evaluate one run per seed, then summarise the spread.
+
+Each seed is a full run (``ups train`` then ``ups eval`` on the config's split) in
+``<out>/seed<N>/``; the summary (``<out>/seeds.json``) holds each seed's headline metrics and,
+per metric, mean, standard deviation (ddof = 1) and coefficient of variation in percent.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ups import atomic
+from ups.config import config_hash, load_config
+from ups.repro import environment_fingerprint
+from ups.schema import UpsConfig
+
+SUMMARY_FILE = "seeds.json"
+
+
+def headline_mode(ttc_enabled: bool) -> str:
+    """The mode the gate holds to its thresholds: TTC when on, else operator + corrector (never
+    the projection guard, so conservation regressions stay visible)."""
+    return "ttc" if ttc_enabled else "corrected"
+
+
+def headline_metrics(eval_metrics: dict[str, Any], ttc_enabled: bool) -> dict[str, float]:
+    """The numbers a seed is judged by, from its flat eval metrics."""
+    mode = headline_mode(ttc_enabled)
+    out = {
+        "nrmse": eval_metrics[f"{mode}/nrmse"],
+        "conservation_gap": eval_metrics[f"{mode}/conservation_gap"],
+        "operator_nrmse": eval_metrics["operator/nrmse"],
+        "corrected_nrmse": eval_metrics["corrected/nrmse"],
+        "corrected_conservation_gap": eval_metrics["corrected/conservation_gap"],
+    }
+    if ttc_enabled:
+        out["ttc_improvement_pct"] = eval_metrics["ttc/improvement_pct"]
+        out["ttc_score_error_spearman"] = eval_metrics["ttc/score_error_spearman"]
+    return out
+
+
+def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> dict[str, float]:
+    """Train and evaluate ``config`` at ``seed`` into ``<out>/seed<seed>``; headline metrics."""
+    from ups.eval.evaluate import evaluate  # torch-heavy: imported in the worker
+    from ups.pipeline import train
+
+    run_dir = Path(out) / f"seed{seed}"
+    cfg = load_config(config, [*overrides, f"seed={seed}"])
+    if not (run_dir / "run.json").is_file():
+        train(cfg, run_dir, progress=False)
+    elif any(not (run_dir / "checkpoints" / f"{s}.pt").is_file() for s in cfg.stages):
+        train(cfg, run_dir, resume=True, progress=False)  # a killed seed continues bit for bit
+    metrics = evaluate(run_dir, progress=False)  # the run's config.yaml holds the overrides
+    return headline_metrics(metrics, cfg.ttc.enabled)
+
+
+def run_seeds(
+    config: str | Path,
+    seeds: Sequence[int],
+    out: str | Path,
+    overrides: Sequence[str] = (),
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Run every seed (``jobs`` processes at once) and write ``<out>/seeds.json``."""
+    cfg = load_config(config, overrides)
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    args = [(str(config), list(overrides), seed, str(out)) for seed in seeds]
+    if jobs <= 1:
+        results = [run_seed(*a) for a in args]
+    else:
+        # spawn: each worker starts clean (no forked torch thread pools or open W&B handles).
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+            results = list(pool.map(run_seed, *zip(*args, strict=True)))
+    summary = {
+        "config": str(config),
+        "config_name": cfg.name,
+        "config_hash": config_hash(cfg),
+        "overrides": list(overrides),
+        "seeds": list(seeds),
+        "environment": result_environment(cfg),
+        "per_seed": {str(s): r for s, r in zip(seeds, results, strict=True)},
+        "stats": spread({str(s): r for s, r in zip(seeds, results, strict=True)}),
+    }
+    atomic.write_json(out / SUMMARY_FILE, summary)
+    return summary
+
+
+def result_environment(cfg: UpsConfig) -> dict[str, Any]:
+    """What besides the config decides a seed's exact bits: versions, processor, threads."""
+    env = environment_fingerprint(cfg.device)
+    keys = ("python", "torch", "numpy", "cpu", "device", "gpu")
+    return {**{k: env.get(k) for k in keys}, "threads": cfg.threads}
+
+
+def spread(per_seed: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Per metric: mean, std (ddof = 1; 0 for one seed), CV in percent of |mean| (None for a
+    zero mean), min, max; all None where a seed's value is undefined (None)."""
+    keys = next(iter(per_seed.values())).keys()
+    out = {}
+    for key in keys:
+        raw = [m[key] for m in per_seed.values()]
+        if any(v is None for v in raw):  # undefined for some seed (e.g. no candidate spread)
+            out[key] = dict.fromkeys(("mean", "std", "cv_pct", "min", "max"))
+            continue
+        values = np.array(raw, dtype=np.float64)
+        mean = float(values.mean())
+        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
+        out[key] = {
+            "mean": mean,
+            "std": std,
+            "cv_pct": 100.0 * std / abs(mean) if mean != 0 else None,
+            "min": float(values.min()),
+            "max": float(values.max()),
+        }
+    return out
