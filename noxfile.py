@@ -1,4 +1,9 @@
-"""nox sessions; each installs what it needs into its own virtualenv."""
+"""nox sessions; each installs what it needs into its own virtualenv.
+
+Every test marker has a session: ``tests`` (the fast suite), ``determinism``, ``golden`` (the CPU
+golden gate as a test), ``gpu_golden`` (refuses to pass silently without CUDA), ``gate`` (the
+gate command with its Markdown verdict) and ``lint``.
+"""
 
 import nox
 
@@ -14,9 +19,43 @@ def _install(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The fast suite, in parallel."""
+    """The fast suite, in parallel (golden runs excluded by the default marker filter)."""
     _install(session)
     session.run("pytest", "-n", "2", "-q", *session.posargs)
+
+
+@nox.session
+def determinism(session: nox.Session) -> None:
+    """Bitwise reproducibility: same seed twice, kill and resume, across processes."""
+    _install(session)
+    session.run("pytest", "-m", "determinism", "-n", "2", "-q", *session.posargs)
+
+
+@nox.session
+def golden(session: nox.Session) -> None:
+    """The CPU golden gate (3 seeds of configs/burgers_golden.yaml) as a pytest run."""
+    _install(session)
+    session.run("pytest", "-m", "golden and not gpu", "-q", "-s", *session.posargs)
+
+
+@nox.session
+def gpu_golden(session: nox.Session) -> None:
+    """The GPU golden gate; on a machine without CUDA it says so and fails, never passes."""
+    _install(session)
+    has_cuda = session.run(
+        "python", "-c", "import torch; print(torch.cuda.is_available())", silent=True
+    )
+    if "True" not in (has_cuda or ""):
+        session.error("gpu_golden needs CUDA: torch.cuda.is_available() is False on this machine")
+    session.run("pytest", "-m", "golden and gpu", "-q", "-s", *session.posargs)
+
+
+@nox.session
+def gate(session: nox.Session) -> None:
+    """``ups gate`` on the CPU golden config; writes the Markdown verdict to gate.md."""
+    _install(session)
+    args = session.posargs or ["configs/burgers_golden.yaml"]
+    session.run("ups", "gate", *args, "--markdown", "gate.md")
 
 
 @nox.session
@@ -24,3 +63,4 @@ def lint(session: nox.Session) -> None:
     """ruff over the package, the tests and this file."""
     session.install("ruff")
     session.run("ruff", "check", "ups", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "ups", "tests", "noxfile.py")

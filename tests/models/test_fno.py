@@ -125,7 +125,6 @@ def test_bad_config_raises(field, value):
 
 
 @pytest.mark.gpu
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @torch.no_grad()
 def test_cuda_matches_cpu():
     model = perturb(fno(), 7)
