@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ups.analysis.sources import AnalysisInputError
 from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
 from ups.data.describe import describe_dataset
@@ -27,6 +28,7 @@ USER_ERRORS = (
     NonFiniteLossError,
     FileExistsError,
     GoldenMissingError,
+    AnalysisInputError,
 )
 
 
@@ -106,7 +108,34 @@ def _parser() -> argparse.ArgumentParser:
         "--update", action="store_true", help="rewrite the baseline from this run (review it)"
     )
     gate.set_defaults(handler=_cmd_gate)
+
+    analyze = commands.add_parser(
+        "analyze",
+        help="diagnose one run: per-stage training, validation, eval and flagged problems",
+        description="Analyse RUN (a run folder, an offline W&B folder or .wandb file, or "
+        "wandb:ENTITY/PROJECT/RUN_ID) as far as its records go; Markdown to stdout.",
+    )
+    analyze.add_argument("run", help="run folder, offline W&B run, or wandb:ENTITY/PROJECT/RUN_ID")
+    _add_report_args(analyze, None, "eval split (default: test, else the first evaluated)")
+    analyze.set_defaults(handler=_cmd_analyze, overrides=[])
+
+    compare = commands.add_parser(
+        "compare",
+        help="compare runs: config diff, metric spread, loss variance, loss-metric correlations",
+        description="Compare runs (folders, globs, seeds.json, offline W&B runs, wandb: paths).",
+    )
+    compare.add_argument("runs", nargs="+", help="runs, globs or a seeds.json (or its folder)")
+    _add_report_args(compare, "test", "eval split (default: test)")
+    compare.set_defaults(handler=_cmd_compare, overrides=[])
     return parser
+
+
+def _add_report_args(parser: argparse.ArgumentParser, split: str | None, help_: str) -> None:
+    parser.add_argument("--json", action="store_true", help="JSON instead of Markdown")
+    parser.add_argument(
+        "--out", help="write the report to this file (.md/.json) or folder, PNG plots beside it"
+    )
+    parser.add_argument("--split", default=split, help=help_)
 
 
 def _add_seed_args(parser: argparse.ArgumentParser, default) -> None:
@@ -160,6 +189,27 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     print(Path(args.run, "eval", split, "report.md").read_text())
     print(f"run {args.run}: eval on {split} written to {Path(args.run, 'eval', split)}")
     return 0
+
+
+def _cmd_analyze(args: argparse.Namespace) -> int:
+    from ups.analysis.commands import analyze_command
+
+    _refuse_overrides(args)
+    print(analyze_command(args.run, args.out, args.json, args.split), end="")
+    return 0
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from ups.analysis.commands import compare_command
+
+    _refuse_overrides(args)
+    print(compare_command(args.runs, args.out, args.json, args.split), end="")
+    return 0
+
+
+def _refuse_overrides(args: argparse.Namespace) -> None:
+    if args.overrides:
+        raise AnalysisInputError(f"takes no key=value overrides, got {args.overrides}")
 
 
 def _seeds_out(args: argparse.Namespace, name: str, hash_: str) -> Path:

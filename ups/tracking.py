@@ -7,11 +7,13 @@ mirror starts, and if it is missing or fails to start the run goes on with one w
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 from typing import Any
 
 from ups.config import config_hash, to_dict
 from ups.records import RunRecord
 from ups.schema import UpsConfig
+from ups.wandb_offline import wait_for_exit
 
 
 class WandbMirror:
@@ -47,9 +49,19 @@ class WandbMirror:
             self._run.summary.update(values)
 
     def finish(self, exit_code: int = 0) -> None:
-        if self._run is not None:
-            self._run.finish(exit_code=exit_code)
-            self._run = None
+        """Close the W&B run; offline, return only once its file is complete on disk."""
+        if self._run is None:
+            return
+        run, self._run = self._run, None
+        local_file = Path(run.dir).parent / f"run-{run.id}.wandb"
+        run.finish(exit_code=exit_code)
+        if self.mode == "offline" and not wait_for_exit(local_file):
+            warnings.warn(
+                f"W&B offline file {local_file} was not complete 30 s after finish(); "
+                "the local run record is complete regardless",
+                RuntimeWarning,
+                stacklevel=2,
+            )
 
 
 def wandb_config(cfg: UpsConfig) -> dict[str, Any]:

@@ -8,6 +8,7 @@ is a serialised ``wandb_internal_pb2.Record``. Checksums are not verified here.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,18 +23,23 @@ def find_offline_runs(root: str | Path) -> list[Path]:
 
 
 def read_offline_run(path: str | Path) -> dict[str, Any]:
-    """{"config": nested dict, "history": [row dicts], "summary": dict} of one .wandb file."""
+    """{"config": nested dict, "history": [row dicts], "summary": dict, "group": str,
+    "job_type": str, "exit_code": int, None while no exit was recorded} of one .wandb file."""
     from wandb.proto import wandb_internal_pb2  # optional service: imported on use
 
     config: dict[str, Any] = {}
     history: list[dict[str, Any]] = []
     summary: dict[str, Any] = {}
+    run: dict[str, Any] = {"group": "", "job_type": "", "exit_code": None}
     for payload in _payloads(Path(path)):
         record = wandb_internal_pb2.Record()
         record.ParseFromString(payload)
         kind = record.WhichOneof("record_type")
         if kind == "run":
             config.update(_items(record.run.config.update))
+            run.update(group=record.run.run_group, job_type=record.run.job_type)
+        elif kind == "exit":
+            run["exit_code"] = record.exit.exit_code
         elif kind == "config":
             config.update(_items(record.config.update))
         elif kind == "history":
@@ -41,7 +47,19 @@ def read_offline_run(path: str | Path) -> dict[str, Any]:
         elif kind == "summary":
             summary.update(_items(record.summary.update))
     config.pop("_wandb", None)
-    return {"config": config, "history": history, "summary": summary}
+    return {"config": config, "history": history, "summary": summary, **run}
+
+
+def wait_for_exit(path: str | Path, timeout: float = 30.0) -> bool:
+    """Wait until the .wandb file at ``path`` holds its exit record (offline ``finish()`` can
+    return before wandb-core has flushed it); True once it does, False at the timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if Path(path).is_file() and read_offline_run(path)["exit_code"] is not None:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
 
 
 def _items(items: Any) -> dict[str, Any]:

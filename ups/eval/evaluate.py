@@ -176,6 +176,7 @@ def _mirror(cfg, record, metrics, logs) -> None:
     mirror = WandbMirror(cfg, record, job=f"eval-{cfg.eval.split}")
     for name, log in logs.items():
         for step, row in enumerate(search_summary(log, per_step=True)):
-            mirror.log({f"{name}/{k}": v for k, v in row.items()}, step=step)
+            # Own keys: a logged row also sets the summary, which must keep the final means.
+            mirror.log({f"{name}_per_step/{k}": v for k, v in row.items()}, step=step)
     mirror.summary({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     mirror.finish()

@@ -1,0 +1,1 @@
+"""Run analysis: ``ups analyze`` and ``ups compare`` over local records and W&B."""
