@@ -174,9 +174,15 @@ def _write_outputs(out: Path, cfg, metrics, preds, truth, logs) -> None:
 
 def _mirror(cfg, record, metrics, logs) -> None:
     mirror = WandbMirror(cfg, record, job=f"eval-{cfg.eval.split}")
-    for name, log in logs.items():
-        for step, row in enumerate(search_summary(log, per_step=True)):
-            # Own keys: a logged row also sets the summary, which must keep the final means.
-            mirror.log({f"{name}_per_step/{k}": v for k, v in row.items()}, step=step)
+    # One row per step holding every rule (W&B steps only increase); the keys are their own
+    # because a logged row also sets the summary, which must keep the final means.
+    per_step = {name: search_summary(log, per_step=True) for name, log in logs.items()}
+    for step in range(max((len(rows) for rows in per_step.values()), default=0)):
+        row = {
+            f"{name}_per_step/{k}": v
+            for name, rows in per_step.items()
+            for k, v in rows[step].items()
+        }
+        mirror.log(row, step=step)
     mirror.summary({k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     mirror.finish()
