@@ -18,15 +18,9 @@ from ups.analysis.wandb_source import (
     merge_history,
     view_from_wandb,
 )
+from ups.eval.ttc_stats import SEARCH_KEYS
 
-_PER_STEP = {
-    "score_error_spearman",
-    "chosen_error",
-    "candidate_error",
-    "candidate_error_spread",
-    "chosen_score",
-    "candidate_score",
-}
+_PER_STEP = SEARCH_KEYS  # the TTC search statistics, also logged per step
 
 
 @pytest.mark.parametrize("seed", SEEDS)

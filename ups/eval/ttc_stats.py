@@ -47,10 +47,10 @@ def search_summary(batches: Sequence[SearchLog], per_step: bool = False):
     table = []
     for step in range(len(batches[0].scores)):
         stats = [step_stats(log, step) for log in batches]
-        table.append({k: np.concatenate([st[k] for st in stats]) for k in _KEYS})
+        table.append({k: np.concatenate([st[k] for st in stats]) for k in SEARCH_KEYS})
     if per_step:
         return [{k: _mean(v) for k, v in row.items()} for row in table]
-    return {k: _mean(np.concatenate([row[k] for row in table])) for k in _KEYS}
+    return {k: _mean(np.concatenate([row[k] for row in table])) for k in SEARCH_KEYS}
 
 
 def stack_logs(batches: Sequence[SearchLog]) -> dict[str, np.ndarray]:
@@ -69,7 +69,7 @@ def stack_logs(batches: Sequence[SearchLog]) -> dict[str, np.ndarray]:
     return out
 
 
-_KEYS = (
+SEARCH_KEYS = (
     "score_error_spearman",
     "chosen_error",
     "candidate_error",
