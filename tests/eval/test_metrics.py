@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from ups.eval.metrics import (
+    SUITE_KEYS,
     bootstrap_ci,
     conservation_gap,
     energy_violations,
@@ -141,6 +142,7 @@ def test_rollout_metrics_is_the_flat_suite():
         "tv_violations",
         "max_principle_violation",
     ]
+    assert tuple(got) == SUITE_KEYS
     assert got["nrmse"] == pytest.approx(0.25)
     assert got["nrmse_ci_low"] <= 0.25 <= got["nrmse_ci_high"]
     assert got["conservation_gap"] == pytest.approx(0.0, abs=1e-12)

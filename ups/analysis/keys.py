@@ -20,6 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ups.eval.metrics import SUITE_KEYS
+
 STAGE, EPOCH = "stage", "epoch"
 TRAIN_LOSS = "train_loss"
 LR = "lr"
@@ -37,21 +39,7 @@ BEST_VAL, WALL_SECONDS = "best_val", "wall_seconds"
 STAGE_METRIC_KEYS = (BEST_EPOCH, BEST_VAL, EPOCHS_RUN, STOPPED_EARLY, WALL_SECONDS)
 
 # Per-mode metrics of ups.eval.metrics.rollout_metrics plus the timing evaluate adds.
-EVAL_METRICS = (
-    "nrmse",
-    "nrmse_ci_low",
-    "nrmse_ci_high",
-    "nrmse_step1",
-    "nrmse_h25",
-    "nrmse_h50",
-    "nrmse_h100",
-    "rmse",
-    "conservation_gap",
-    "energy_violations",
-    "tv_violations",
-    "max_principle_violation",
-    "seconds_per_trajectory",
-)
+EVAL_METRICS = (*SUITE_KEYS, "seconds_per_trajectory")
 # Rollout modes in report order (``ups.eval.modes.MODES``; a test holds the two equal).
 EVAL_MODES = (
     "persistence",

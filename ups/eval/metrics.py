@@ -16,6 +16,19 @@ from ups.physics.invariants import energy, max_abs, total_variation
 
 HORIZONS = {"nrmse_h25": 0.25, "nrmse_h50": 0.5, "nrmse_h100": 1.0}
 GROWTH_TOLERANCE = 1e-6  # relative increase of E or TV still counted as round-off
+# The keys of :func:`rollout_metrics`, in its order: the one home of the suite's names.
+SUITE_KEYS = (
+    "nrmse",
+    "nrmse_ci_low",
+    "nrmse_ci_high",
+    "nrmse_step1",
+    *HORIZONS,
+    "rmse",
+    "conservation_gap",
+    "energy_violations",
+    "tv_violations",
+    "max_principle_violation",
+)
 
 
 def _check(pred: np.ndarray, true: np.ndarray) -> None:
