@@ -62,6 +62,8 @@ def test_wrong_type_names_key_and_file(tmp_path):
         ("tracking:\n  wandb:\n    mode: sometimes\n", "tracking.wandb.mode"),
         ("device: tpu\n", "device"),
         ("threads: 0\n", "threads"),
+        ("operator:\n  loss_scale: percent\n", "operator.loss_scale"),
+        ("fno:\n  rollout_horizon: 0\n", "fno.rollout_horizon"),
     ],
 )
 def test_out_of_range_values_name_key_and_file(tmp_path, text, key):

@@ -112,29 +112,50 @@ class AutoencoderStageConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=256))
 
 
-@dataclass(frozen=True)
-class OperatorStageConfig:
-    """One-step plus unrolled multi-step losses, in latent and/or decoded space."""
+LOSS_SCALES = ("absolute", "relative")
 
-    model: OperatorConfig = field(default_factory=OperatorConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=128))
+
+@dataclass(frozen=True)
+class RolloutLossConfig:
+    """The training diet shared by the two time steppers (latent operator and FNO baseline):
+    windows unrolled ``rollout_horizon`` steps, a one-step and a rollout (steps 2..horizon) loss.
+
+    ``loss_scale``: ``absolute`` is the MSE of normalised frames; ``relative`` divides each
+    frame's squared error by the true frame's mean square in physical units, i.e. the square
+    of the metric's per-frame nRMSE, so decayed late frames count as much as early ones.
+    """
+
     rollout_horizon: int = 4  # steps unrolled per training window (1 = one-step loss only)
     unroll_gradient: bool = True  # backpropagate through the unroll (else detach between steps)
     one_step_weight: float = 1.0
     rollout_weight: float = 1.0  # weight of steps 2..horizon of the unroll
+    loss_scale: str = "absolute"
+
+    def validate(self) -> None:
+        require(self.rollout_horizon >= 1, "rollout_horizon", "must be >= 1")
+        require(self.one_step_weight > 0, "one_step_weight", "must be > 0")
+        require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
+        require(self.loss_scale in LOSS_SCALES, "loss_scale", f"must be one of {LOSS_SCALES}")
+
+
+@dataclass(frozen=True)
+class OperatorStageConfig(RolloutLossConfig):
+    """The latent operator: the rollout losses in latent and/or decoded space."""
+
+    model: OperatorConfig = field(default_factory=OperatorConfig)
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=128))
     latent_weight: float = 1.0  # MSE against the encoded true frames
     decoded_weight: float = 1.0  # MSE of the decoded prediction against the true grid frames
 
     def validate(self) -> None:
-        require(self.rollout_horizon >= 1, "rollout_horizon", "must be >= 1")
-        for key in ("one_step_weight", "rollout_weight", "latent_weight", "decoded_weight"):
+        super().validate()
+        for key in ("latent_weight", "decoded_weight"):
             require(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
         require(
             self.latent_weight + self.decoded_weight > 0,
             "latent_weight",
             "latent_weight and decoded_weight cannot both be 0",
         )
-        require(self.one_step_weight > 0, "one_step_weight", "must be > 0")
 
 
 def _validate_gap_weight(gap_weight: float) -> None:
@@ -175,20 +196,11 @@ class ConsistencyStageConfig:
 
 
 @dataclass(frozen=True)
-class FnoStageConfig:
-    """The classic baseline: FNO-1D on the grid, one-step plus unrolled losses in grid space."""
+class FnoStageConfig(RolloutLossConfig):
+    """The classic baseline: FNO-1D on the grid, the rollout losses in grid space."""
 
     model: FNOConfig = field(default_factory=FNOConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=128))
-    rollout_horizon: int = 4  # steps unrolled per training window (1 = one-step loss only)
-    unroll_gradient: bool = True  # backpropagate through the unroll (else detach between steps)
-    one_step_weight: float = 1.0
-    rollout_weight: float = 1.0  # weight of steps 2..horizon of the unroll
-
-    def validate(self) -> None:
-        require(self.rollout_horizon >= 1, "rollout_horizon", "must be >= 1")
-        require(self.one_step_weight > 0, "one_step_weight", "must be > 0")
-        require(self.rollout_weight >= 0, "rollout_weight", "must be >= 0")
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,15 @@
-"""Training windows shared by the operator and the FNO baseline."""
+"""Training windows and loss weights shared by the operator and the FNO baseline."""
 
+import numpy as np
 import pytest
 import torch
 
+from ups.config import load_config
+from ups.data.dataset import load_dataset
+from ups.eval.metrics import nrmse_per_trajectory_step
+from ups.records import RunRecord
 from ups.repro import torch_generator
-from ups.stages.context import rollout_windows, window_batches
+from ups.stages.context import StageContext, rollout_windows, weighted_mse, window_batches
 
 
 def test_windows_are_every_fitting_trajectory_start_pair():
@@ -27,3 +32,22 @@ def test_window_batches_cover_each_window_once_with_consecutive_frames():
         assert torch.equal(rows - rows[:, :1], torch.arange(4.0).expand_as(rows))
         seen += rows[:, 0].tolist()
     assert sorted(seen) == sorted((9 * n + s) for n in range(4) for s in range(6))
+
+
+def test_relative_weights_turn_the_loss_into_the_squared_physical_nrmse(smoke_run):
+    cfg = load_config(smoke_run / "config.yaml")
+    ctx = StageContext.from_dataset(
+        cfg, load_dataset(cfg.data, cfg.paths.data_cache), RunRecord(smoke_run)
+    )
+    true = ctx.val[:, 1:].double()  # (N, T, X) normalised
+    pred = true + 0.05 * torch.randn(
+        true.shape, generator=torch_generator(0, "test"), dtype=true.dtype
+    )
+    weights = ctx.frame_weights(true, "relative")
+    expected = np.mean(nrmse_per_trajectory_step(ctx.physical(pred), ctx.physical(true)) ** 2)
+    assert weights.shape == true.shape[:2]
+    assert float(weighted_mse(pred, true, weights)) == pytest.approx(expected, rel=1e-9)
+    assert ctx.frame_weights(true, "absolute") is None
+    assert float(weighted_mse(pred, true, None)) == pytest.approx(
+        float(((pred - true) ** 2).mean())
+    )

@@ -86,6 +86,22 @@ def test_a_training_step_leaves_upstream_models_untouched(smoke_run, name):
     assert changed, "the stage's own model must train"
 
 
+@pytest.mark.parametrize("name", ["operator", "fno"])
+def test_relative_loss_terms_reach_every_trainable_parameter(request, name):
+    from dataclasses import replace
+
+    stage = _stage(request.getfixturevalue(TRAINED_IN.get(name, "smoke_run")), name)
+    stage.cfg = replace(stage.cfg, loss_scale="relative")
+    batch = _first_batch(stage)
+    terms = stage.losses(batch, torch_generator(0, "test/noise"))
+    assert set(terms) == STAGES[name][1]
+    for term, loss in terms.items():
+        stage.model.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=True)
+        for param_name, param in stage.model.named_parameters():
+            assert param.grad is not None and param.grad.abs().sum() > 0, f"{term} -> {param_name}"
+
+
 def test_operator_terms_follow_their_weights(smoke_run):
     stage = _stage(smoke_run, "operator")
     from dataclasses import replace

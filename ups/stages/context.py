@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ups.data.dataset import BurgersDataset
@@ -20,6 +21,7 @@ from ups.schema import UpsConfig
 from ups.train import checkpoint
 
 ENCODE_CHUNK = 4096  # frames per encoder call when encoding a whole split
+MIN_FRAME_POWER = 1e-6  # floor of a frame's mean square (in std^2) in relative loss weights
 
 
 class MissingUpstreamError(FileNotFoundError):
@@ -107,6 +109,19 @@ class StageContext:
         )
         return val_rollout_metrics(self.physical(pred), self.physical(self.val))
 
+    def frame_weights(self, u_true: torch.Tensor, loss_scale: str) -> torch.Tensor | None:
+        """Per-frame loss weights for true normalised frames (..., X) -> (...), or None for the
+        plain MSE (``loss_scale: absolute``).
+
+        ``relative``: ``std^2 / mean_x(u_phys^2)``, so a weighted squared error of normalised
+        frames is the squared relative error in physical units (the metric's nRMSE, squared).
+        """
+        if loss_scale == "absolute":
+            return None
+        norm = self.normalizer
+        power = (norm.inverse(u_true) ** 2).mean(dim=-1)
+        return norm.std**2 / power.clamp_min(MIN_FRAME_POWER * norm.std**2)
+
     def physical(self, u: torch.Tensor) -> np.ndarray:
         """Normalised tensor -> float64 numpy array in physical units."""
         return self.normalizer.inverse(u.detach().double().cpu().numpy())
@@ -119,6 +134,15 @@ def val_rollout_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:
         "rollout_nrmse": nrmse(pred, true[:, 1:]),
         "conservation_gap": float(conservation_gap(pred, true[:, 0])),
     }
+
+
+def weighted_mse(pred: torch.Tensor, true: torch.Tensor, weights: torch.Tensor | None):
+    """Mean squared error of ``pred`` and ``true`` (*S, *F); with ``weights`` (*S,) each
+    sample's mean over its feature dims F is weighted first."""
+    if weights is None:
+        return F.mse_loss(pred, true)
+    per_sample = ((pred - true) ** 2).flatten(weights.dim()).mean(dim=-1)
+    return (weights * per_sample).mean()
 
 
 def to_model(norm: Normalizer, u: np.ndarray, device: str) -> torch.Tensor:

@@ -21,6 +21,7 @@ from ups.stages.context import (
     n_batches,
     rollout_windows,
     val_rollout_metrics,
+    weighted_mse,
     window_batches,
 )
 
@@ -78,9 +79,12 @@ class FnoStage:
         cond = self.ctx.cond(len(batch))
         step = self.model if self.cfg.unroll_gradient else _detached(self.model)
         pred = fno_rollout(step, batch[:, 0], cond, self.horizon)  # (B, H, X)
-        terms = {"one_step": self.cfg.one_step_weight * F.mse_loss(pred[:, 0], batch[:, 1])}
+        weights = self.ctx.frame_weights(batch[:, 1:], self.cfg.loss_scale)  # (B, H) or None
+        one_step = weighted_mse(pred[:, 0], batch[:, 1], None if weights is None else weights[:, 0])
+        terms = {"one_step": self.cfg.one_step_weight * one_step}
         if self.horizon > 1 and self.cfg.rollout_weight > 0:
-            rollout = F.mse_loss(pred[:, 1:], batch[:, 2:])
+            w = None if weights is None else weights[:, 1:]
+            rollout = weighted_mse(pred[:, 1:], batch[:, 2:], w)
             terms["rollout"] = self.cfg.rollout_weight * rollout
         return terms
 

@@ -16,7 +16,13 @@ from torch import nn
 
 from ups.models.operator import LatentOperator
 from ups.stages.autoencoder import load_autoencoder
-from ups.stages.context import StageContext, n_batches, rollout_windows, window_batches
+from ups.stages.context import (
+    StageContext,
+    n_batches,
+    rollout_windows,
+    weighted_mse,
+    window_batches,
+)
 
 NAME = "operator"
 
@@ -59,6 +65,7 @@ class OperatorStage:
             z = self.model(z if self.cfg.unroll_gradient else z.detach(), cond)
             preds.append(z)
         z_pred = torch.stack(preds, dim=1)  # (B, H, tokens, D)
+        weights = self.ctx.frame_weights(u_true[:, 1:], self.cfg.loss_scale)  # (B, H) or None
         terms = {}
         spans = {"one_step": (slice(0, 1), self.cfg.one_step_weight)}
         if self.horizon > 1:
@@ -66,12 +73,14 @@ class OperatorStage:
         for span_name, (span, weight) in spans.items():
             if weight == 0:
                 continue
+            w = None if weights is None else weights[:, span]
             if self.cfg.latent_weight > 0:
-                latent = F.mse_loss(z_pred[:, span], z_true[:, 1:][:, span])
+                latent = weighted_mse(z_pred[:, span], z_true[:, 1:][:, span], w)
                 terms[f"{span_name}_latent"] = weight * self.cfg.latent_weight * latent
             if self.cfg.decoded_weight > 0:
                 decoded = self.autoencoder.decode(z_pred[:, span].flatten(0, 1))
-                grid = F.mse_loss(decoded, u_true[:, 1:][:, span].flatten(0, 1))
+                truth = u_true[:, 1:][:, span].flatten(0, 1)
+                grid = weighted_mse(decoded, truth, None if w is None else w.flatten())
                 terms[f"{span_name}_decoded"] = weight * self.cfg.decoded_weight * grid
         return terms
 
