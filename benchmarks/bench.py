@@ -5,6 +5,8 @@ Never part of the test suite. Measures, on this machine:
 - data generation: the config's dataset built from scratch in a temporary cache;
 - training: seconds per stage and per epoch, read from the run's records (``metrics.json``
   ``wall_seconds``, ``history.jsonl`` ``epoch_seconds``), i.e. measured while it trained;
+- every time below is the least of ``--repeats`` runs (default 3), so other jobs on the machine
+  disturb it as little as possible;
 - rollout throughput (trajectories/s) of each mode on the first N test trajectories, beside the
   reference solver (fine grid, the dataset's settings) on the same initial states;
 - TTC cost per trajectory for candidates K x lookahead H;
@@ -68,16 +70,16 @@ def main(argv: list[str] | None = None) -> int:
     truth = dataset.test[: args.trajectories]
     ctx = StageContext.from_dataset(run_cfg, dataset, RunRecord(Path(args.run)))
     surrogate = Surrogate.load(ctx, run_cfg.eval.corrector)
-    rollouts = memory.measure("rollouts", lambda: time_rollouts(run_cfg, surrogate, truth))
+    rollouts = memory.measure(
+        "rollouts", lambda: time_rollouts(run_cfg, surrogate, truth, args.repeats)
+    )
     out["rollouts"] = rollouts
     ttc_truth = truth[: args.ttc_trajectories]
-    out["ttc_cost"] = memory.measure(
-        "ttc", lambda: time_ttc(args, surrogate, ttc_truth, dataset.dt, dataset.eps)
-    )
+    out["ttc_cost"] = memory.measure("ttc", lambda: time_ttc(args, surrogate, ttc_truth))
     rollouts["modes"]["ttc"] = _default_ttc(out["ttc_cost"], run_cfg.ttc)
     settings = memory.measure(
         "solver settings",
-        lambda: solver_settings(run_cfg, truth, args.solver_points, args.solver_cfl),
+        lambda: solver_settings(run_cfg, truth, args.solver_points, args.solver_cfl, args.repeats),
     )
     out["solver_settings"] = settings
     out["equal_accuracy"] = equal_accuracy(rollouts["modes"], settings)
@@ -101,6 +103,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ttc-h", type=int, nargs="+", default=[1, 2], help="lookahead H")
     parser.add_argument("--solver-points", type=int, nargs="+", default=[8, 16, 32, 64, 128, 256])
     parser.add_argument("--solver-cfl", type=float, nargs="+", default=[1.0, 0.5])
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed repeats; the least time counts"
+    )
     parser.add_argument("--skip-data", action="store_true", help="do not time data generation")
     parser.add_argument("--name", help="results file name (default <config name>-<date>)")
     parser.add_argument("--out", default=str(RESULTS))
@@ -150,14 +155,22 @@ def training_times(run_dir: str) -> dict[str, dict[str, float]]:
     return out
 
 
-def time_rollouts(cfg, surrogate: Surrogate, truth: np.ndarray) -> dict[str, Any]:
+def _roll_out(cfg, surrogate: Surrogate, names, truth: np.ndarray, repeats: int):
+    """Predictions of each mode and its least wall seconds over ``repeats`` identical rollouts
+    (fresh seeded generators each time; the least is the one other jobs disturbed least)."""
+    runs = []
+    for _ in range(repeats):
+        env = mode_fns.new_env(cfg, cfg.data.dt, cfg.data.eps, surrogate)
+        runs.append(roll_out_all(env, names, truth, cfg.eval.batch_size, False))
+    return runs[0][0], {name: min(r[1][name] for r in runs) for name in names}
+
+
+def time_rollouts(cfg, surrogate: Surrogate, truth: np.ndarray, repeats: int) -> dict[str, Any]:
     """Seconds, trajectories/s and test nRMSE of each mode and of the fine reference solver."""
-    warm = mode_fns.new_env(cfg, cfg.data.dt, cfg.data.eps, surrogate)
-    roll_out_all(warm, ROLLOUT_MODES, truth[:2], cfg.eval.batch_size, False)  # first-call costs
-    env = mode_fns.new_env(cfg, cfg.data.dt, cfg.data.eps, surrogate)
-    preds, seconds = roll_out_all(env, ROLLOUT_MODES, truth, cfg.eval.batch_size, False)
+    _roll_out(cfg, surrogate, ROLLOUT_MODES, truth[:2], 1)  # first-call costs, untimed
+    preds, seconds = _roll_out(cfg, surrogate, ROLLOUT_MODES, truth, repeats)
     modes = {m: _timing(seconds[m], len(truth), preds[m], truth) for m in ROLLOUT_MODES}
-    reference = time_reference_solver(cfg, truth)
+    reference = min(time_reference_solver(cfg, truth) for _ in range(repeats))
     return {
         "trajectories": len(truth),
         "modes": modes,
@@ -169,7 +182,7 @@ def _timing(seconds: float, n: int, pred: np.ndarray, truth: np.ndarray) -> dict
     return {"seconds": seconds, "traj_per_s": n / seconds, "nrmse": nrmse(pred, truth[:, 1:])}
 
 
-def time_ttc(args, surrogate: Surrogate, truth: np.ndarray, dt: float, eps: float) -> list:
+def time_ttc(args, surrogate: Surrogate, truth: np.ndarray) -> list:
     """TTC seconds per trajectory and nRMSE for each candidates K and lookahead H."""
     rows = []
     for k in args.ttc_k:
@@ -178,8 +191,7 @@ def time_ttc(args, surrogate: Surrogate, truth: np.ndarray, dt: float, eps: floa
                 Path(args.run) / "config.yaml",
                 [*args.overrides, "ttc.enabled=true", f"ttc.candidates={k}", f"ttc.horizon={h}"],
             )
-            env = mode_fns.new_env(cfg, dt, eps, surrogate)
-            preds, seconds = roll_out_all(env, ["ttc"], truth, cfg.eval.batch_size, False)
+            preds, seconds = _roll_out(cfg, surrogate, ["ttc"], truth, args.repeats)
             rows.append(
                 {"K": k, "H": h, **_timing(seconds["ttc"], len(truth), preds["ttc"], truth)}
             )
@@ -192,7 +204,7 @@ def _default_ttc(rows: list, ttc) -> dict[str, float] | None:
     return {k: match[0][k] for k in ("seconds", "traj_per_s", "nrmse")} if match else None
 
 
-def solver_settings(cfg, truth: np.ndarray, points_list, cfl_list) -> list[dict[str, Any]]:
+def solver_settings(cfg, truth, points_list, cfl_list, repeats) -> list[dict[str, Any]]:
     """The reference solver from the stored initial frames on each grid, CFL and step cap
     (the dataset's, or the frame interval): nRMSE against the stored truth (on the stored
     grid) and seconds, all trajectories in one batch."""
@@ -205,9 +217,12 @@ def solver_settings(cfg, truth: np.ndarray, points_list, cfl_list) -> list[dict[
     for points in points_list:
         for cfl in cfl_list:
             for dt_max in sorted({cfg.data.solver_dt_max, cfg.data.dt}):
-                begin = time.perf_counter()
-                pred = _solve_on_grid(truth[:, 0], points, stored, cfg.data.eps, t, dt_max, cfl)
-                seconds = time.perf_counter() - begin
+                times = []
+                for _ in range(repeats):
+                    begin = time.perf_counter()
+                    pred = _solve_on_grid(truth[:, 0], points, stored, cfg.data.eps, t, dt_max, cfl)
+                    times.append(time.perf_counter() - begin)
+                seconds = min(times)
                 rows.append(
                     {
                         "points": points,

@@ -145,6 +145,11 @@ def test_local_sweep_trains_upstream_once_and_ranks_trials_on_validation(
         assert cfg.diffusion.train.lr == row["params"]["diffusion.train.lr"]
     table = (out / "sweep.md").read_text()
     assert table.count("\n| ") == 1 + 3  # header and one row per trial
+    # Run again on the same folder: finished trials are kept, nothing retrains.
+    before = (Path(ranked[0]["run"]) / "metrics.json").read_text()
+    assert main([*args, "--base", str(SMOKE_CONFIG), "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "sweep.json").read_text())["ranked"] == ranked
+    assert (Path(ranked[0]["run"]) / "metrics.json").read_text() == before
 
 
 def test_a_wandb_sweep_without_credentials_is_a_clear_error(tmp_path, capsys):

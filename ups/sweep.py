@@ -165,9 +165,13 @@ def _shared_stages(configs: list[UpsConfig]) -> list[str]:
 
 
 def _train_run(train, cfg: UpsConfig, run_dir: Path, stages: list[str], progress: bool) -> None:
-    """Train ``stages`` of ``cfg`` into ``run_dir``, creating or resuming it."""
-    for i, stage in enumerate(stages):
-        resume = i > 0 or (run_dir / "run.json").is_file()
+    """Train ``stages`` of ``cfg`` into ``run_dir``, creating or resuming it; a stage with
+    final metrics is done (a re-run sweep keeps its numbers, wall time included)."""
+    for stage in stages:
+        done = run_dir / "metrics.json"
+        if done.is_file() and stage in json.loads(done.read_text()):
+            continue
+        resume = (run_dir / "run.json").is_file()
         train(cfg, run_dir, stage=stage, resume=resume, progress=progress)
 
 

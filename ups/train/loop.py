@@ -70,6 +70,7 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
     cfg, name, model = stage.train_cfg, stage.name, stage.model
     seed, device, world = session.cfg.seed, session.cfg.device, session.world
     distributed.check_batch(cfg.batch_size, world, f"{name}.train.batch_size")
+    progress = progress and world.is_main
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, cfg.epochs * stage.steps_per_epoch())
     ema = EMA(model, cfg.ema_decay) if cfg.ema else None
@@ -100,17 +101,8 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
             if world.active:
                 stream = f"{name}/noise/rank{world.rank}/epoch{epoch}"
                 generators["noise"] = torch_generator(seed, stream, device)
-            row = _train_epoch(
-                stage,
-                model,
-                optimizer,
-                scheduler,
-                ema,
-                generators,
-                epoch,
-                world,
-                progress and world.is_main,
-            )
+            parts = (model, optimizer, scheduler, ema, generators)
+            row = _train_epoch(stage, *parts, epoch, world, progress)
             eval_model = ema.model if ema is not None else model
             # Rank 0 validates; every rank takes its numbers, so all stop at the same epoch.
             val = distributed.broadcast(
@@ -158,7 +150,7 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
                     },
                     session.cfg,
                 )
-            if progress and world.is_main:
+            if progress:
                 tqdm.write(
                     f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
                     f"val score {val['score']:.4g}{' *' if improved else ''}"
