@@ -2,7 +2,8 @@
 
 Every test marker has a session: ``tests`` (the fast suite), ``determinism``, ``golden`` (the CPU
 golden gate as a test), ``gpu_golden`` (refuses to pass silently without CUDA), ``gate`` (the
-gate command with its Markdown verdict) and ``lint``.
+gate command with its Markdown verdict) and ``lint``. ``bench`` runs the performance benchmark,
+which is never part of pytest.
 """
 
 import nox
@@ -59,8 +60,16 @@ def gate(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """The performance benchmark of a trained run (benchmarks/bench.py; needs ``--run RUN``):
+    writes benchmarks/results/<name>.json and .md."""
+    _install(session)
+    session.run("python", "benchmarks/bench.py", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, the tests and this file."""
+    """ruff over the package, the tests, the benchmarks and this file."""
     session.install("ruff")
-    session.run("ruff", "check", "ups", "tests", "noxfile.py")
-    session.run("ruff", "format", "--check", "ups", "tests", "noxfile.py")
+    session.run("ruff", "check", "ups", "tests", "benchmarks", "noxfile.py")
+    session.run("ruff", "format", "--check", "ups", "tests", "benchmarks", "noxfile.py")

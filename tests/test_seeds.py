@@ -5,7 +5,8 @@ import pytest
 
 from tests.conftest import SMOKE_CONFIG
 from ups.cli import main
-from ups.seeds import headline_metrics, spread
+from ups.config import ConfigError
+from ups.seeds import assign_devices, headline_metrics, spread
 
 
 def test_spread_matches_an_independent_computation():
@@ -69,3 +70,31 @@ def test_parallel_seeds_equal_sequential_ones(smoke_cache, tmp_path, capsys):
     assert par["stats"]["nrmse"]["mean"] == pytest.approx(
         (par["per_seed"]["0"]["nrmse"] + par["per_seed"]["1"]["nrmse"]) / 2
     )
+
+
+def test_devices_round_robin_and_missing_gpus_fall_back_to_cpu():
+    assert assign_devices([0, 1, 2], ["cuda:0", "1"], gpus=2) == ["cuda:0", "cuda:1", "cuda:0"]
+    assert assign_devices([5, 6], ["cpu"], gpus=0) == ["cpu", "cpu"]
+    with pytest.warns(RuntimeWarning, match="cuda:1 not available .1 CUDA device"):
+        assert assign_devices([0, 1, 2], ["cuda", "cuda:1"], gpus=1) == ["cuda:0", "cpu", "cuda:0"]
+    with pytest.raises(ConfigError, match="'gpu0' is not 'cpu', 'cuda"):
+        assign_devices([0], ["gpu0"], gpus=1)
+
+
+def test_cli_seeds_on_absent_gpus_run_as_cpu_processes(smoke_cache, tmp_path, monkeypatch):
+    calls = []
+
+    def fake_run_seed(config, overrides, seed, out):
+        calls.append((seed, overrides[-1]))
+        return {"nrmse": 1.0 + seed, "conservation_gap": 0.5}
+
+    monkeypatch.setattr("ups.seeds.run_seed", fake_run_seed)
+    monkeypatch.setattr("ups.seeds._cuda_count", lambda: 0)  # this machine: no CUDA
+    args = ["seeds", str(SMOKE_CONFIG), f"paths.data_cache={smoke_cache}", "--seeds", "0", "1"]
+    with pytest.warns(RuntimeWarning, match="cuda:0, cuda:1 not available"):
+        code = main([*args, "--devices", "0", "1", "-j", "1", "--out", str(tmp_path / "s")])
+    assert code == 0
+    assert calls == [(0, "device=cpu"), (1, "device=cpu")]
+    summary = json.loads((tmp_path / "s" / "seeds.json").read_text())
+    assert summary["devices"] == {"0": "cpu", "1": "cpu"}
+    assert summary["stats"]["nrmse"]["mean"] == 1.5

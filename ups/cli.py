@@ -11,10 +11,12 @@ from ups.analysis.sources import AnalysisInputError
 from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
 from ups.data.describe import describe_dataset
+from ups.distributed import DistributedConfigError, world_from_env
 from ups.gate import GoldenMissingError
 from ups.records import RunMismatchError, RunNotFoundError
 from ups.schema import STAGES
 from ups.stages.context import MissingUpstreamError
+from ups.sweep import SweepError
 from ups.train.checkpoint import CheckpointMismatchError
 from ups.train.loop import NonFiniteLossError
 
@@ -29,6 +31,8 @@ USER_ERRORS = (
     FileExistsError,
     GoldenMissingError,
     AnalysisInputError,
+    DistributedConfigError,
+    SweepError,
 )
 
 
@@ -109,6 +113,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     gate.set_defaults(handler=_cmd_gate)
 
+    sweep = commands.add_parser(
+        "sweep",
+        help="a hyperparameter sweep from a W&B sweep spec, on W&B or --local",
+        description="Run N trials of SPEC (configs/sweeps/*.yaml): on W&B (wandb.sweep + agent), "
+        "or with --local here, seeded (grid or random), reusing the stages no swept key touches; "
+        "writes a ranked table (sweep.md, sweep.json) of the validation objective.",
+    )
+    sweep.add_argument("spec", help="W&B sweep spec, e.g. configs/sweeps/diffusion.yaml")
+    sweep.add_argument("overrides", nargs="*", help="key.sub=value overrides of the base config")
+    sweep.add_argument("--local", action="store_true", help="run the trials here, without W&B")
+    sweep.add_argument("--trials", type=int, default=8, help="number of trials (default 8)")
+    sweep.add_argument("--seed", type=int, default=0, help="seed of the random draws (--local)")
+    sweep.add_argument("--base", default="configs/burgers_golden.yaml", help="base config")
+    sweep.add_argument("--out", help="sweep folder (--local; default <paths.runs>/sweep-...)")
+    sweep.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sweep.set_defaults(handler=_cmd_sweep)
+
     analyze = commands.add_parser(
         "analyze",
         help="diagnose one run: per-stage training, validation, eval and flagged problems",
@@ -140,7 +161,15 @@ def _add_report_args(parser: argparse.ArgumentParser, split: str | None, help_: 
 
 def _add_seed_args(parser: argparse.ArgumentParser, default) -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=default, help="seeds to run")
-    parser.add_argument("-j", "--jobs", type=int, default=1, help="seeds run at once")
+    parser.add_argument(
+        "-j", "--jobs", type=int, help="seeds run at once (default 1, or one per --devices)"
+    )
+    parser.add_argument(
+        "--devices",
+        nargs="+",
+        help="place seeds round-robin on these devices (cuda:0 cuda:1, or 0 1, or cpu); a "
+        "missing GPU falls back to a CPU process",
+    )
     parser.add_argument("--out", help="folder of the seed runs (default <paths.runs>/seeds-...)")
 
 
@@ -177,7 +206,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     path = train(
         cfg, run_dir, stage=args.stage, resume=bool(args.resume), progress=not args.no_progress
     )
-    print(f"run {path}: finished; metrics in {path / 'metrics.json'}")
+    if world_from_env().is_main:  # under torchrun, one report
+        print(f"run {path}: finished; metrics in {path / 'metrics.json'}")
     return 0
 
 
@@ -188,6 +218,32 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     split = metrics["split"]
     print(Path(args.run, "eval", split, "report.md").read_text())
     print(f"run {args.run}: eval on {split} written to {Path(args.run, 'eval', split)}")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from ups import sweep
+
+    cfg = load_config(args.base, args.overrides)
+    if not args.local:
+        if args.overrides:
+            raise ConfigError("a W&B sweep runs the spec's command as written; pass no overrides")
+        wb = cfg.tracking.wandb
+        sweep_id = sweep.run_wandb(args.spec, args.trials, wb.project, wb.entity)
+        print(f"W&B sweep {sweep_id}: {args.trials} trials run by this agent")
+        return 0
+    out = Path(args.out or Path(cfg.paths.runs) / f"sweep-{Path(args.spec).stem}-s{args.seed}")
+    sweep.run_local(
+        args.spec,
+        args.base,
+        args.trials,
+        out,
+        seed=args.seed,
+        base_overrides=args.overrides,
+        progress=not args.no_progress,
+    )
+    print((out / "sweep.md").read_text(), end="")
+    print(f"sweep table written to {out / 'sweep.md'} and {out / 'sweep.json'}")
     return 0
 
 
@@ -216,6 +272,13 @@ def _seeds_out(args: argparse.Namespace, name: str, hash_: str) -> Path:
     return Path(args.out) if args.out else Path("runs") / f"seeds-{name}-{hash_[:8]}"
 
 
+def _jobs(args: argparse.Namespace) -> int:
+    """``-j`` if given, else one process per device with ``--devices``, else 1."""
+    if args.jobs is not None:
+        return args.jobs
+    return len(args.devices) if args.devices else 1
+
+
 def _cmd_seeds(args: argparse.Namespace) -> int:
     from ups.config import config_hash
     from ups.gate import seeds_table
@@ -224,7 +287,7 @@ def _cmd_seeds(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     seeds = args.seeds or [0, 1, 2]
     out = _seeds_out(args, cfg.name, config_hash(cfg))
-    summary = run_seeds(args.config, seeds, out, args.overrides, args.jobs)
+    summary = run_seeds(args.config, seeds, out, args.overrides, _jobs(args), devices=args.devices)
     print(seeds_table(summary))
     print(f"seeds summary written to {out / 'seeds.json'}")
     return 0
@@ -250,7 +313,9 @@ def _cmd_gate(args: argparse.Namespace) -> int:
     else:
         seeds = args.seeds or (golden["provenance"]["seeds"] if golden else [0, 1, 2])
         out = _seeds_out(args, cfg.name, config_hash(cfg))
-        summary = run_seeds(args.config, seeds, out, args.overrides, args.jobs)
+        summary = run_seeds(
+            args.config, seeds, out, args.overrides, _jobs(args), devices=args.devices
+        )
     if args.update:
         golden = update_baseline(path, summary, golden)
         print(f"baseline {path} rewritten from seeds {summary['seeds']}: review the diff")

@@ -48,6 +48,24 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> UpsConfig:
     return cfg
 
 
+def load_typed(schema: type, path: str | Path, verbatim: Sequence[str] = ()) -> Any:
+    """A YAML file (no includes, no overrides) read onto another dataclass ``schema`` (e.g. a
+    sweep spec) with the same key-naming errors and ``validate`` checks as a config. Top-level
+    ``verbatim`` keys hold lists of strings kept as written (no ``${...}`` interpolation)."""
+    ((source, layer),) = _file_layers_plain(Path(path))
+    kept = {}
+    for key in verbatim:
+        if key in layer:
+            kept[key] = OmegaConf.to_container(layer, resolve=False)[key]
+            if not isinstance(kept[key], list) or not all(isinstance(v, str) for v in kept[key]):
+                raise ConfigError(f"{source}: key '{key}' must be a list of strings")
+            del layer[key]
+    merged = _merge(OmegaConf.structured(schema), layer, source)
+    obj = dataclasses.replace(OmegaConf.to_object(merged), **kept)
+    _validate_tree(obj, prefix="", source=source)
+    return obj
+
+
 def config_from_dict(data: dict[str, Any], source: str = "<dict>") -> UpsConfig:
     """Build a validated config from a nested dict (e.g. read back from a run record)."""
     merged = _merge(OmegaConf.structured(UpsConfig), OmegaConf.create(data), source)
@@ -131,6 +149,13 @@ def _file_layers(path: Path, seen: tuple[Path, ...]) -> list[tuple[str, DictConf
             raise ConfigError(f"{path}: '{INCLUDE_KEY}' must be a file name, got {include!r}")
         layers += _file_layers(path.parent / include, seen + (resolved,))
     layers.append((str(path), OmegaConf.create(data)))
+    return layers
+
+
+def _file_layers_plain(path: Path) -> list[tuple[str, DictConfig]]:
+    layers = _file_layers(path, seen=())
+    if len(layers) != 1:
+        raise ConfigError(f"{path}: '{INCLUDE_KEY}' is not allowed here")
     return layers
 
 

@@ -5,13 +5,19 @@ which reads only the data. Each stage reads the frozen best checkpoints of the s
 builds on and writes only its own. Re-running on an existing run
 folder resumes: finished stages are skipped (their last checkpoint says so) and an interrupted
 stage continues from its last epoch, bit for bit.
+
+Under torchrun every process runs this function; they train one run together
+(``ups/distributed.py``): rank 0 builds the dataset and the run folder, the others wait and
+join, and the process group is destroyed when training ends.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
+from ups import distributed
 from ups.data.dataset import get_dataset
 from ups.schema import STAGES, UpsConfig
 from ups.session import open_session
@@ -41,8 +47,22 @@ def train(
 ) -> Path:
     """Train ``stage`` (or every stage in ``cfg.stages``) and return the run folder."""
     names = _stages_to_run(cfg, stage)
-    dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=progress)
-    with open_session(cfg, run_dir, resume=resume) as session:
+    world = distributed.world_from_env()
+    with distributed.process_group(world, cfg.device) as device:
+        if device != cfg.device:  # cuda -> this rank's cuda:LOCAL_RANK
+            cfg = dataclasses.replace(cfg, device=device)
+        return _train(cfg, run_dir, names, resume, progress and world.is_main, world)
+
+
+def _train(cfg, run_dir, names, resume, progress, world) -> Path:
+    # Rank 0 builds (or verifies) the cache first, so the ranks never generate it twice.
+    dataset = (
+        get_dataset(cfg.data, cfg.paths.data_cache, progress=progress) if world.is_main else None
+    )
+    distributed.barrier(world)
+    if dataset is None:
+        dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=False)
+    with open_session(cfg, run_dir, resume=resume, world=world) as session:
         ctx = StageContext.from_dataset(cfg, dataset, session.record)
         for name in names:
             start = time.perf_counter()
@@ -55,6 +75,9 @@ def train(
                         "epochs_run": result.epochs_run,
                         "stopped_early": result.stopped_early,
                         "wall_seconds": round(time.perf_counter() - start, 3),
+                        # Every optimiser step sees this many rows, summed over the processes.
+                        "global_batch": getattr(cfg, name).train.batch_size,
+                        "world_size": world.size,
                     }
                 }
             )

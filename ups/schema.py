@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
-from ups.checks import require
+from ups.checks import InvalidValue, require
 from ups.models.autoencoder import AutoencoderConfig
 from ups.models.diffusion import DiffusionConfig
 from ups.models.fno import FNOConfig
@@ -351,3 +352,78 @@ STAGE_INPUTS = {
     "consistency": ("autoencoder", "operator", "diffusion", "consistency"),
     "fno": ("fno",),
 }
+
+
+# --- W&B sweep specs (configs/sweeps/*.yaml): the subset ``ups sweep`` understands -----------
+SWEEP_METHODS = ("grid", "random", "bayes")  # bayes needs W&B's controller: not with --local
+SWEEP_GOALS = ("minimize", "maximize")
+DISTRIBUTIONS = ("uniform", "log_uniform_values", "int_uniform")
+
+
+@dataclass(frozen=True)
+class SweepParameter:
+    """One swept config key: a fixed ``value``, a list of ``values``, or a ``distribution`` on
+    [``min``, ``max``] (W&B's names; ``log_uniform_values`` takes the bounds themselves)."""
+
+    values: list[Any] | None = None
+    value: Any = None
+    distribution: str | None = None
+    min: float | None = None
+    max: float | None = None
+
+    def validate(self) -> None:
+        given = [self.values is not None, self.value is not None, self.distribution is not None]
+        require(sum(given) == 1, "values", "give exactly one of values, value or distribution")
+        if self.values is not None:
+            require(len(self.values) > 0, "values", "must not be empty")
+        if self.distribution is None:
+            require(self.min is None and self.max is None, "min", "min/max need a distribution")
+            return
+        require(
+            self.distribution in DISTRIBUTIONS, "distribution", f"must be one of {DISTRIBUTIONS}"
+        )
+        require(self.min is not None and self.max is not None, "min", "needs min and max")
+        require(self.min < self.max, "max", f"must be > min={self.min}, got {self.max}")
+        if self.distribution == "log_uniform_values":
+            require(self.min > 0, "min", f"must be > 0 for log_uniform_values, got {self.min}")
+        if self.distribution == "int_uniform":
+            require(
+                float(self.min).is_integer() and float(self.max).is_integer(),
+                "min",
+                "int_uniform bounds must be integers",
+            )
+
+
+@dataclass(frozen=True)
+class SweepMetric:
+    """The single objective W&B optimises: a top-level summary key of the trial's run."""
+
+    name: str = ""
+    goal: str = "minimize"
+
+    def validate(self) -> None:
+        require(bool(self.name), "name", "must name the metric to optimise")
+        require(self.goal in SWEEP_GOALS, "goal", f"must be one of {SWEEP_GOALS}")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A W&B sweep spec; ``parameters`` are ups config keys (``diffusion.train.lr``), which the
+    agent passes as ``key=value`` overrides (``${args_no_hyphens}``)."""
+
+    method: str = "random"
+    metric: SweepMetric = field(default_factory=SweepMetric)
+    parameters: dict[str, SweepParameter] = field(default_factory=dict)
+    program: str = ""
+    command: list[str] = field(default_factory=list)
+    name: str = ""
+    description: str = ""
+
+    def validate(self) -> None:
+        require(self.method in SWEEP_METHODS, "method", f"must be one of {SWEEP_METHODS}")
+        require(bool(self.parameters), "parameters", "must name at least one config key")
+        for key, param in self.parameters.items():
+            try:
+                param.validate()
+            except InvalidValue as err:
+                raise InvalidValue(f"parameters.{key}.{err.field}", err.message) from err

@@ -3,12 +3,17 @@
 Each seed is a full run (``ups train`` then ``ups eval`` on the config's split) in
 ``<out>/seed<N>/``; the summary (``<out>/seeds.json``) holds each seed's headline metrics and,
 per metric, mean, standard deviation (ddof = 1) and coefficient of variation in percent.
+
+``devices`` places the seeds round-robin on several GPUs (each worker process gets its own
+``device=`` override); a CUDA device this machine lacks falls back to a CPU process, with a
+warning.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import multiprocessing
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ups import atomic
-from ups.config import config_hash, load_config
+from ups.config import ConfigError, config_hash, load_config
 from ups.repro import environment_fingerprint
 from ups.schema import UpsConfig
 
@@ -60,20 +65,53 @@ def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> dict
     return headline_metrics(metrics, cfg.ttc.enabled)
 
 
+def normalize_device(name: str) -> str:
+    """``cpu``, ``cuda[:N]`` or a bare GPU index ``N`` -> ``cpu`` or ``cuda:N``."""
+    if name == "cpu":
+        return name
+    index = name.removeprefix("cuda").removeprefix(":") or "0"
+    if not index.isdigit():
+        raise ConfigError(f"device {name!r} is not 'cpu', 'cuda[:N]' or a GPU index N")
+    return f"cuda:{int(index)}"
+
+
+def assign_devices(seeds: Sequence[int], devices: Sequence[str], gpus: int) -> list[str]:
+    """The device of each seed: ``devices`` round-robin; a CUDA device with an index this
+    machine's ``gpus`` count lacks becomes ``cpu``, with one warning naming them."""
+    if not devices:
+        raise ValueError("give at least one device")
+    wanted = [normalize_device(devices[i % len(devices)]) for i in range(len(seeds))]
+    missing = sorted({d for d in wanted if d != "cpu" and int(d.split(":")[1]) >= gpus})
+    if missing:
+        warnings.warn(
+            f"{', '.join(missing)} not available ({gpus} CUDA device(s) here): "
+            "those seeds run as CPU processes",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    return ["cpu" if d in missing else d for d in wanted]
+
+
 def run_seeds(
     config: str | Path,
     seeds: Sequence[int],
     out: str | Path,
     overrides: Sequence[str] = (),
     jobs: int = 1,
+    devices: Sequence[str] | None = None,
 ) -> dict[str, Any]:
-    """Run every seed (``jobs`` processes at once) and write ``<out>/seeds.json``."""
+    """Run every seed (``jobs`` processes at once; on ``devices`` round-robin if given) and
+    write ``<out>/seeds.json``."""
     cfg = load_config(config, overrides)
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    args = [(str(config), list(overrides), seed, str(out)) for seed in seeds]
+    placed = assign_devices(seeds, devices, _cuda_count()) if devices else [cfg.device] * len(seeds)
+    args = [
+        (str(config), [*overrides, *([f"device={d}"] if devices else [])], seed, str(out))
+        for seed, d in zip(seeds, placed, strict=True)
+    ]
     if jobs <= 1:
         results = [run_seed(*a) for a in args]
     else:
@@ -87,12 +125,19 @@ def run_seeds(
         "config_hash": config_hash(cfg),
         "overrides": list(overrides),
         "seeds": list(seeds),
+        "devices": {str(s): d for s, d in zip(seeds, placed, strict=True)},
         "environment": result_environment(cfg),
         "per_seed": {str(s): r for s, r in zip(seeds, results, strict=True)},
         "stats": spread({str(s): r for s, r in zip(seeds, results, strict=True)}),
     }
     atomic.write_json(out / SUMMARY_FILE, summary)
     return summary
+
+
+def _cuda_count() -> int:
+    import torch  # torch-heavy: only when placing seeds on devices
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 def result_environment(cfg: UpsConfig) -> dict[str, Any]:

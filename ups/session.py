@@ -1,4 +1,8 @@
-"""A run session: seeding, the local record and its W&B mirror, opened and closed together."""
+"""A run session: seeding, the local record and its W&B mirror, opened and closed together.
+
+Under torchrun only rank 0 writes: the other ranks get a session on the same run folder whose
+writes are no-ops and whose W&B mirror is off (``ups/distributed.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ups.distributed import SINGLE, World, broadcast
 from ups.records import RunRecord
 from ups.repro import seed_everything
 from ups.schema import UpsConfig
-from ups.tracking import WandbMirror
+from ups.tracking import WandbMirror, best_val_summary
 
 
 @dataclass
@@ -21,28 +26,45 @@ class RunSession:
     cfg: UpsConfig
     record: RunRecord
     mirror: WandbMirror
+    world: World = SINGLE
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the run's files (rank 0 only)."""
+        return self.world.is_main
 
     def log(self, stage: str, epoch: int, **values: Any) -> None:
-        """One history row, written locally and mirrored as ``<stage>/<key>``."""
+        """One history row, written locally and mirrored as ``<stage>/<key>`` (rank 0)."""
+        if not self.writes:
+            return
         self.record.log(stage, epoch, **values)
         self.mirror.log({f"{stage}/{k}": v for k, v in values.items()} | {f"{stage}/epoch": epoch})
 
     def finish_metrics(self, metrics: dict[str, Any]) -> None:
+        if not self.writes:
+            return
         self.record.update_metrics(metrics)
-        self.mirror.summary(metrics)
+        self.mirror.summary(metrics | best_val_summary(metrics))
 
 
 @contextmanager
 def open_session(
-    cfg: UpsConfig, run_dir: str | Path | None = None, resume: bool = False
+    cfg: UpsConfig, run_dir: str | Path | None = None, resume: bool = False, world: World = SINGLE
 ) -> Iterator[RunSession]:
     """Seed everything, create (or, with ``resume``, reopen) the run folder and its mirror;
-    mark the run finished or failed when the block ends."""
+    mark the run finished or failed when the block ends. Other ranks than 0 join the folder
+    rank 0 opened and write nothing."""
     seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
     if resume and run_dir is None:
         raise ValueError("resuming needs the run folder")
+    if not world.is_main:
+        record = RunRecord(Path(broadcast(None, world)))
+        yield RunSession(cfg, record, WandbMirror.off(), world)
+        return
     record = RunRecord.open(cfg, run_dir) if resume else RunRecord.create(cfg, run_dir)
-    session = RunSession(cfg, record, WandbMirror(cfg, record))
+    record.update_run(world_size=world.size)
+    broadcast(str(record.path), world)
+    session = RunSession(cfg, record, WandbMirror(cfg, record), world)
     try:
         yield session
     except BaseException as err:

@@ -6,6 +6,7 @@ mirror starts, and if it is missing or fails to start the run goes on with one w
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,13 @@ class WandbMirror:
                 stacklevel=2,
             )
 
+    @classmethod
+    def off(cls) -> WandbMirror:
+        """A mirror that forwards nothing (e.g. on training ranks other than 0)."""
+        mirror = cls.__new__(cls)
+        mirror._run, mirror.mode = None, "disabled"
+        return mirror
+
     @property
     def active(self) -> bool:
         return self._run is not None
@@ -64,6 +72,18 @@ class WandbMirror:
             )
 
 
+def best_val_summary(metrics: dict[str, Any]) -> dict[str, float]:
+    """Flat ``<stage>/best_val_<key>`` copies of each stage's selected val metrics (from the
+    per-stage entries of metrics.json): a W&B sweep's metric must be a top-level summary key,
+    and ``ups sweep --local`` reads its objective under the same name."""
+    return {
+        f"{stage}/best_val_{key}": value
+        for stage, entry in metrics.items()
+        if isinstance(entry, dict) and isinstance(entry.get("best_val"), dict)
+        for key, value in entry["best_val"].items()
+    }
+
+
 def wandb_config(cfg: UpsConfig) -> dict[str, Any]:
     """What ``wandb.init`` receives: the full nested resolved config plus its hash and seed."""
     return {**to_dict(cfg), "config_hash": config_hash(cfg), "seed": cfg.seed}
@@ -73,6 +93,8 @@ def _start(cfg: UpsConfig, record: RunRecord, job: str) -> Any:
     import wandb  # optional service: imported only when mirroring is on
 
     wb = cfg.tracking.wandb
+    # Under a W&B sweep agent the run id is the agent's (WANDB_RUN_ID), or the sweep loses it.
+    in_sweep = "WANDB_SWEEP_ID" in os.environ
     wandb_dir = record.path / "wandb"
     wandb_dir.mkdir(parents=True, exist_ok=True)
     return wandb.init(
@@ -81,7 +103,7 @@ def _start(cfg: UpsConfig, record: RunRecord, job: str) -> Any:
         mode=wb.mode,
         dir=str(wandb_dir),
         name=record.path.name if job == "train" else f"{record.path.name}-{job}",
-        id=_wandb_id(record, job),
+        id=None if in_sweep else _wandb_id(record, job),
         group=record.path.name,
         job_type=job,
         config=wandb_config(cfg),

@@ -82,6 +82,8 @@ def _payloads(path: Path) -> Iterator[bytes]:
             continue
         length = int.from_bytes(data[pos + 4 : pos + 6], "little")
         kind = data[pos + 6]
+        if pos + RECORD_HEADER_SIZE + length > len(data):
+            return  # a torn last record: wandb-core is still writing it
         payload = data[pos + RECORD_HEADER_SIZE : pos + RECORD_HEADER_SIZE + length]
         pos += RECORD_HEADER_SIZE + length
         if kind == FULL:

@@ -36,7 +36,17 @@ EPOCH_KEYS = (TRAIN_LOSS, LR, GRAD_NORM_MEAN, GRAD_NORM_MAX, EPOCH_SECONDS, BEST
 
 BEST_EPOCH, EPOCHS_RUN, STOPPED_EARLY = "best_epoch", "epochs_run", "stopped_early"
 BEST_VAL, WALL_SECONDS = "best_val", "wall_seconds"
-STAGE_METRIC_KEYS = (BEST_EPOCH, BEST_VAL, EPOCHS_RUN, STOPPED_EARLY, WALL_SECONDS)
+# Rows per optimiser step summed over the processes, and how many trained (torchrun).
+GLOBAL_BATCH, WORLD_SIZE = "global_batch", "world_size"
+STAGE_METRIC_KEYS = (
+    BEST_EPOCH,
+    BEST_VAL,
+    EPOCHS_RUN,
+    STOPPED_EARLY,
+    WALL_SECONDS,
+    GLOBAL_BATCH,
+    WORLD_SIZE,
+)
 
 # Per-mode metrics of ups.eval.metrics.rollout_metrics plus the timing evaluate adds.
 EVAL_METRICS = (*SUITE_KEYS, "seconds_per_trajectory")

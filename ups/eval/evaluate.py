@@ -50,7 +50,7 @@ def evaluate(
     env.baseline = _fno_baseline(ctx)
     names = modes_to_run(cfg, has_fno=env.baseline is not None)
     truth = dataset.split(cfg.eval.split)
-    preds, seconds = _roll_out_all(env, names, truth, cfg.eval.batch_size, progress)
+    preds, seconds = roll_out_all(env, names, truth, cfg.eval.batch_size, progress)
 
     metrics: dict[str, Any] = {"split": cfg.eval.split, "trajectories": len(truth)}
     for name in names:
@@ -58,9 +58,9 @@ def evaluate(
         metrics |= {f"{name}/{k}": v for k, v in suite.items()}
         metrics[f"{name}/seconds_per_trajectory"] = seconds[name] / len(truth)
     if cfg.eval.solver_reference:
-        metrics["reference_solver/seconds_per_trajectory"] = _time_reference(cfg, truth) / len(
-            truth
-        )
+        metrics["reference_solver/seconds_per_trajectory"] = time_reference_solver(
+            cfg, truth
+        ) / len(truth)
     metrics |= _ttc_summary(metrics, env.logs)
     out = run_dir / "eval" / cfg.eval.split
     _write_outputs(out, cfg, metrics, preds, truth, env.logs)
@@ -78,7 +78,7 @@ def modes_to_run(cfg: UpsConfig, has_fno: bool) -> list[str]:
     return [name for name in mode_fns.MODES if name not in skip]
 
 
-def _roll_out_all(env, names, truth, batch_size, progress):
+def roll_out_all(env, names, truth, batch_size, progress):
     """Predictions (B, S, X) and total wall seconds of every mode over ``truth`` (B, S+1, X)."""
     preds = {name: [] for name in names}
     seconds = dict.fromkeys(names, 0.0)
@@ -124,7 +124,7 @@ def _baseline_context(run_dir: Path, ctx: StageContext) -> StageContext:
     return StageContext.from_dataset(cfg, ctx.dataset, RunRecord(run_dir))
 
 
-def _time_reference(cfg: UpsConfig, truth: np.ndarray) -> float:
+def time_reference_solver(cfg: UpsConfig, truth: np.ndarray) -> float:
     """Wall seconds of the reference solver (fine grid, the dataset's settings) on the same
     initial states, spectrally interpolated to the fine grid."""
     data = cfg.data

@@ -3,6 +3,12 @@
 A stage supplies its model, its batches, its loss terms and its validation; this loop owns
 optimisation (AdamW, schedule, clipping, EMA), non-finite checks, history, physics-aware model
 selection with patience, and checkpoints that resume bit for bit.
+
+Under torchrun (``ups/distributed.py``) the same loop trains a DDP replica per process: each
+rank takes its share of every global batch, validation runs on rank 0 and is broadcast, and
+only rank 0 writes. Each rank draws its training noise from its own stream, re-seeded every
+epoch from (seed, stage, rank, epoch), so a resumed data-parallel run continues exactly from
+rank 0's checkpoint. One process keeps the single continuing stream of earlier versions.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from ups import distributed
 from ups.repro import torch_generator
 from ups.schema import TrainConfig
 from ups.session import RunSession
@@ -61,12 +68,14 @@ class FitResult:
 def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
     """Train ``stage`` to completion (resuming from its last checkpoint if one exists)."""
     cfg, name, model = stage.train_cfg, stage.name, stage.model
-    seed, device = session.cfg.seed, session.cfg.device
+    seed, device, world = session.cfg.seed, session.cfg.device, session.world
+    distributed.check_batch(cfg.batch_size, world, f"{name}.train.batch_size")
+    progress = progress and world.is_main
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, cfg.epochs * stage.steps_per_epoch())
     ema = EMA(model, cfg.ema_decay) if cfg.ema else None
     generators = {
-        "loader": torch_generator(seed, f"{name}/loader"),
+        "loader": torch_generator(seed, f"{name}/loader"),  # the same permutation on every rank
         "noise": torch_generator(seed, f"{name}/noise", device),
     }
     best_path = session.record.checkpoint_path(name)
@@ -82,62 +91,82 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
         state = _resume(last_path, session, model, optimizer, scheduler, ema, generators)
     # Rows logged after the checkpoint we start from (a kill between the two writes) go, so a
     # resumed run's history equals an uninterrupted one's.
-    session.record.truncate_history(name, from_epoch=state["epoch"])
+    if session.writes:
+        session.record.truncate_history(name, from_epoch=state["epoch"])
 
     epoch = state["epoch"]
-    while epoch < cfg.epochs and not state["stopped_early"]:
-        row = _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, progress)
-        eval_model = ema.model if ema is not None else model
-        val = stage.validate(eval_model)
-        _check_finite(torch.tensor(val["score"]), {}, name, epoch, "end", "validation score")
-        improved = val["score"] < state["best_score"]
-        if improved:
-            state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
-            checkpoint.save(
-                best_path,
-                {
-                    "stage": name,
-                    "epoch": epoch,
-                    "model": eval_model.state_dict(),
-                    "val": val,
-                    **stage.extra_state(),
-                },
-                session.cfg,
+    stage.model = distributed.wrap(model, world, device)  # the stage's losses call the replica
+    try:
+        while epoch < cfg.epochs and not state["stopped_early"]:
+            if world.active:
+                stream = f"{name}/noise/rank{world.rank}/epoch{epoch}"
+                generators["noise"] = torch_generator(seed, stream, device)
+            parts = (model, optimizer, scheduler, ema, generators)
+            row = _train_epoch(stage, *parts, epoch, world, progress)
+            eval_model = ema.model if ema is not None else model
+            # Rank 0 validates; every rank takes its numbers, so all stop at the same epoch.
+            val = distributed.broadcast(
+                stage.validate(eval_model) if world.is_main else None, world
             )
-        else:
-            state["bad_epochs"] += 1
-        epoch += 1
-        stop = cfg.patience > 0 and state["bad_epochs"] >= cfg.patience
-        state.update(epoch=epoch, stopped_early=stop)
-        session.log(
-            name, epoch - 1, **row, **{f"val_{k}": v for k, v in val.items()}, best_so_far=improved
-        )
-        checkpoint.save(
-            last_path,
-            {
-                "stage": name,
-                "state": state,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "ema": ema.state_dict() if ema is not None else None,
-                "rng": checkpoint.rng_state(generators),
-            },
-            session.cfg,
-        )
-        if progress:
-            tqdm.write(
-                f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
-                f"val score {val['score']:.4g}{' *' if improved else ''}"
+            _check_finite(torch.tensor(val["score"]), {}, name, epoch, "end", "validation score")
+            improved = val["score"] < state["best_score"]
+            if improved:
+                state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
+                if session.writes:
+                    checkpoint.save(
+                        best_path,
+                        {
+                            "stage": name,
+                            "epoch": epoch,
+                            "model": eval_model.state_dict(),
+                            "val": val,
+                            **stage.extra_state(),
+                        },
+                        session.cfg,
+                    )
+            else:
+                state["bad_epochs"] += 1
+            epoch += 1
+            stop = cfg.patience > 0 and state["bad_epochs"] >= cfg.patience
+            state.update(epoch=epoch, stopped_early=stop)
+            session.log(
+                name,
+                epoch - 1,
+                **row,
+                **{f"val_{k}": v for k, v in val.items()},
+                best_so_far=improved,
             )
+            if session.writes:
+                checkpoint.save(
+                    last_path,
+                    {
+                        "stage": name,
+                        "state": state,
+                        "model": model.state_dict(),
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "ema": ema.state_dict() if ema is not None else None,
+                        "rng": checkpoint.rng_state(generators),
+                    },
+                    session.cfg,
+                )
+            if progress:
+                tqdm.write(
+                    f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
+                    f"val score {val['score']:.4g}{' *' if improved else ''}"
+                )
+    finally:
+        stage.model = model
 
+    distributed.barrier(world)  # rank 0's best checkpoint is on disk before anyone reads it
     best = checkpoint.load(best_path, session.cfg)
     model.load_state_dict(best["model"])
     return FitResult(state["best_epoch"], dict(best["val"]), epoch, state["stopped_early"])
 
 
-def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, progress) -> dict:
-    """One pass over the stage's batches; returns the epoch's history row."""
+def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, world, progress):
+    """One pass over the stage's batches (this rank's share of each); the epoch's history row
+    with losses averaged over the global batch."""
     model.train()
     start = time.perf_counter()
     sums: dict[str, float] = {}
@@ -149,12 +178,17 @@ def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, pro
         leave=False,
         disable=not progress,
     )
-    for step, batch in enumerate(batches):
+    for step, global_batch in enumerate(batches):
+        batch, weight = distributed.shard(global_batch, world)
         terms = stage.losses(batch, generators["noise"])
         loss = sum(terms.values())
-        _check_finite(loss, terms, stage.name, epoch, step, "loss")
+        # Global-batch means of the loss and its terms (each rank's mean weighted by its share).
+        local = torch.stack([loss, *terms.values()]).detach()
+        reduced = distributed.all_reduce_sum(local * (weight / world.size), world)
+        values = dict(zip(["train_loss", *terms], reduced, strict=True))
+        _check_finite(values["train_loss"], terms, stage.name, epoch, step, "loss")
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        (loss * weight if world.active else loss).backward()  # DDP averages over the ranks
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), stage.train_cfg.grad_clip)
         _check_finite(norm, terms, stage.name, epoch, step, "gradient norm")
         optimizer.step()
@@ -162,9 +196,9 @@ def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, pro
         if ema is not None:
             ema.update(model)
         grad_norms.append(float(norm))
-        for key, value in {"train_loss": loss, **terms}.items():
-            sums[key] = sums.get(key, 0.0) + float(value.detach())
-        batches.set_postfix(loss=f"{float(loss.detach()):.4g}")
+        for key, value in values.items():
+            sums[key] = sums.get(key, 0.0) + float(value)
+        batches.set_postfix(loss=f"{float(values['train_loss']):.4g}")
     steps = max(1, len(grad_norms))
     return {
         **{key: total / steps for key, total in sums.items()},
