@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import SMOKE_CONFIG
 from ups.cli import main
 from ups.config import ConfigError
-from ups.seeds import assign_devices, headline_metrics, spread
+from ups.seeds import assign_devices, headline_metrics, run_seeds, spread
 
 
 def test_spread_matches_an_independent_computation():
@@ -98,3 +98,17 @@ def test_cli_seeds_on_absent_gpus_run_as_cpu_processes(smoke_cache, tmp_path, mo
     summary = json.loads((tmp_path / "s" / "seeds.json").read_text())
     assert summary["devices"] == {"0": "cpu", "1": "cpu"}
     assert summary["stats"]["nrmse"]["mean"] == 1.5
+
+
+def test_the_dataset_is_built_once_before_any_seed_starts(tmp_path, monkeypatch):
+    cache = tmp_path / "cache"
+    seen = []
+
+    def fake_run_seed(config, overrides, seed, out):
+        seen.append(sorted(p.name for p in cache.iterdir()))
+        return {"nrmse": 1.0, "conservation_gap": 0.5}
+
+    monkeypatch.setattr("ups.seeds.run_seed", fake_run_seed)
+    overrides = [f"paths.data_cache={cache}"]
+    run_seeds(SMOKE_CONFIG, [0, 1], tmp_path / "s", overrides, jobs=1)
+    assert len(seen) == 2 and len(seen[0]) == 1 and seen[0][0].startswith("burgers-")

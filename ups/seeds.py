@@ -107,6 +107,10 @@ def run_seeds(
         raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    from ups.data.dataset import get_dataset  # torch-heavy, like the workers' imports
+
+    # Built once here: parallel workers would otherwise each generate the same dataset.
+    get_dataset(cfg.data, cfg.paths.data_cache, progress=False)
     placed = assign_devices(seeds, devices, _cuda_count()) if devices else [cfg.device] * len(seeds)
     args = [
         (str(config), [*overrides, *([f"device={d}"] if devices else [])], seed, str(out))

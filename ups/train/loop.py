@@ -113,17 +113,7 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
             if improved:
                 state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
                 if session.writes:
-                    checkpoint.save(
-                        best_path,
-                        {
-                            "stage": name,
-                            "epoch": epoch,
-                            "model": eval_model.state_dict(),
-                            "val": val,
-                            **stage.extra_state(),
-                        },
-                        session.cfg,
-                    )
+                    _save_best(best_path, stage, eval_model, epoch, val, session)
             else:
                 state["bad_epochs"] += 1
             epoch += 1
@@ -137,19 +127,7 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
                 best_so_far=improved,
             )
             if session.writes:
-                checkpoint.save(
-                    last_path,
-                    {
-                        "stage": name,
-                        "state": state,
-                        "model": model.state_dict(),
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "ema": ema.state_dict() if ema is not None else None,
-                        "rng": checkpoint.rng_state(generators),
-                    },
-                    session.cfg,
-                )
+                _save_last(last_path, name, state, parts, session)
             if progress:
                 tqdm.write(
                     f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
@@ -207,6 +185,33 @@ def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, wor
         "grad_norm_max": max(grad_norms, default=0.0),
         "epoch_seconds": time.perf_counter() - start,
     }
+
+
+def _save_best(path, stage, eval_model, epoch, val, session) -> None:
+    """The selected weights (EMA if on) with their val metrics and what downstream needs."""
+    payload = {
+        "stage": stage.name,
+        "epoch": epoch,
+        "model": eval_model.state_dict(),
+        "val": val,
+        **stage.extra_state(),
+    }
+    checkpoint.save(path, payload, session.cfg)
+
+
+def _save_last(path, name, state, parts, session) -> None:
+    """Everything a bit-exact resume needs: weights, optimiser, schedule, EMA, RNG, position."""
+    model, optimizer, scheduler, ema, generators = parts
+    payload = {
+        "stage": name,
+        "state": state,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "ema": ema.state_dict() if ema is not None else None,
+        "rng": checkpoint.rng_state(generators),
+    }
+    checkpoint.save(path, payload, session.cfg)
 
 
 def _check_finite(value, terms, stage, epoch, step, what) -> None:
