@@ -80,6 +80,35 @@ def train_smoke(run_dir: Path, overrides: list[str], **kwargs) -> Path:
     return train(cfg, run_dir, progress=False, **kwargs)
 
 
+class Killed(RuntimeError):
+    """Stands in for SIGKILL: raised instead of writing a checkpoint."""
+
+
+def train_killed_then_resumed(
+    run_dir: Path, overrides: list[str], monkeypatch, nth: int, prefix: str = ""
+) -> Path:
+    """Train the smoke pipeline into ``run_dir``, killed at the ``nth`` checkpoint write whose
+    file name starts with ``prefix`` (every write by default); then resume it to the end."""
+    import json
+
+    from ups.train import checkpoint
+
+    save, calls = checkpoint.save, {"n": 0}
+
+    def dying_save(path, *args, **kwargs):
+        calls["n"] += path.name.startswith(prefix)
+        if calls["n"] == nth:
+            raise Killed(f"killed at checkpoint write {nth} ({prefix or 'any'})")
+        return save(path, *args, **kwargs)
+
+    monkeypatch.setattr(checkpoint, "save", dying_save)
+    with pytest.raises(Killed):
+        train_smoke(run_dir, overrides)
+    monkeypatch.setattr(checkpoint, "save", save)
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
+    return train_smoke(run_dir, overrides, resume=True)
+
+
 @pytest.fixture(scope="session")
 def smoke_run(smoke_cache, tmp_path_factory) -> Path:
     """One fully trained smoke run (all four stages), shared read-only by the tests."""

@@ -5,9 +5,8 @@ import json
 import pytest
 import torch
 
-from tests.conftest import train_smoke
+from tests.conftest import train_killed_then_resumed, train_smoke
 from ups.records import read_run
-from ups.train import checkpoint
 
 pytestmark = pytest.mark.determinism
 
@@ -53,10 +52,6 @@ def test_other_seed_gives_other_weights(smoke_run, smoke_overrides, tmp_path):
     assert any(not torch.equal(first[k], second[k]) for k in first)
 
 
-class Killed(RuntimeError):
-    """Stands in for SIGKILL: raised instead of writing a checkpoint."""
-
-
 # Kill points: the n-th checkpoint write of each stage (every epoch writes its 'last'
 # checkpoint and, when it improved, its 'best' one first).
 @pytest.mark.parametrize(
@@ -65,23 +60,8 @@ class Killed(RuntimeError):
 def test_kill_and_resume_is_bitwise_identical(
     smoke_run, smoke_overrides, tmp_path, monkeypatch, stage, nth
 ):
-    save = checkpoint.save
-    calls = {"n": 0}
-
-    def dying_save(path, *args, **kwargs):
-        calls["n"] += path.name.startswith(f"{stage}.")
-        if calls["n"] == nth:
-            raise Killed(f"killed at write {nth} of the {stage} stage")
-        return save(path, *args, **kwargs)
-
     run_dir = tmp_path / "killed"
-    monkeypatch.setattr(checkpoint, "save", dying_save)
-    with pytest.raises(Killed):
-        train_smoke(run_dir, smoke_overrides)
-    monkeypatch.setattr(checkpoint, "save", save)
-    assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
-
-    train_smoke(run_dir, smoke_overrides, resume=True)
+    train_killed_then_resumed(run_dir, smoke_overrides, monkeypatch, nth, prefix=f"{stage}.")
     _assert_bitwise_equal(_weights(smoke_run), _weights(run_dir))
     assert _history_without_timing(run_dir) == _history_without_timing(smoke_run)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tests.conftest import train_smoke
+from tests.conftest import train_killed_then_resumed, train_smoke
 from ups.config import load_config
 from ups.data.dataset import load_dataset
 from ups.eval.metrics import nrmse
@@ -121,10 +121,6 @@ def test_without_unroll_gradient_the_rollout_term_still_trains_every_parameter(f
     assert any(not torch.allclose(a, b) for a, b in zip(grads[True], grads[False], strict=True))
 
 
-class Killed(RuntimeError):
-    """Stands in for SIGKILL: raised instead of writing a checkpoint."""
-
-
 def _weights(run_dir):
     return torch.load(run_dir / "checkpoints" / "fno.pt", weights_only=True)["model"]
 
@@ -144,20 +140,8 @@ def test_same_seed_and_a_kill_and_resume_are_bitwise_identical(
     assert all(torch.equal(v, got[k]) for k, v in expected.items())
     assert _history(again) == _history(fno_run)
 
-    save, calls = checkpoint.save, {"n": 0}
-
-    def dying_save(path, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 4:  # after epoch 0's best and last writes, mid-run
-            raise Killed("killed at the 4th checkpoint write")
-        return save(path, *args, **kwargs)
-
-    killed = tmp_path / "killed"
-    monkeypatch.setattr(checkpoint, "save", dying_save)
-    with pytest.raises(Killed):
-        train_smoke(killed, overrides)
-    monkeypatch.setattr(checkpoint, "save", save)
-    train_smoke(killed, overrides, resume=True)
+    # Killed at the 4th write: after epoch 0's best and last checkpoints, mid-run.
+    killed = train_killed_then_resumed(tmp_path / "killed", overrides, monkeypatch, nth=4)
     got = _weights(killed)
     assert all(torch.equal(v, got[k]) for k, v in expected.items())
     assert _history(killed) == _history(fno_run)
