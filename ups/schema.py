@@ -259,6 +259,7 @@ class EvalConfig:
 
     split: str = "test"
     corrector: str = "consistency"  # the sampler behind 'corrected', random, TTC and oracle
+    noise_scale: float = 1.0  # temperature of the 'corrected' mode: multiplies its initial noise
     batch_size: int = 64  # trajectories rolled out together
     plot_trajectories: int = 3  # test trajectories drawn as space-time images
     solver_reference: bool = True  # time the reference solver on the same trajectories
@@ -269,6 +270,7 @@ class EvalConfig:
         require(self.split in SPLIT_NAMES, "split", f"must be one of {SPLIT_NAMES}")
         require(self.corrector in CORRECTORS, "corrector", f"must be one of {CORRECTORS}")
         require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
+        require(self.noise_scale >= 0, "noise_scale", f"must be >= 0, got {self.noise_scale}")
         require(self.plot_trajectories >= 0, "plot_trajectories", "must be >= 0")
 
 

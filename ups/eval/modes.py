@@ -139,7 +139,7 @@ def relative_error(c: np.ndarray, truth: np.ndarray) -> np.ndarray:
 
 def _corrected_rollout(env: ModeEnv, u: np.ndarray, mode: str) -> np.ndarray:
     generator = env.generator("eval/corrected", mode)
-    return _latent_rollout(env, u, env.surrogate.corrector(generator, env.cfg.ttc.noise_scale))
+    return _latent_rollout(env, u, env.surrogate.corrector(generator, env.cfg.eval.noise_scale))
 
 
 def _latent_rollout(env: ModeEnv, u: np.ndarray, corrector) -> np.ndarray:

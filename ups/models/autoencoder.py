@@ -18,11 +18,18 @@ from torch import nn
 from ups.checks import require
 from ups.models.layers import materialise
 
+KINDS = ("conv", "patch")
+
 
 @dataclass(frozen=True)
 class AutoencoderConfig:
-    """Latent shape and conv width. Default latent 16 x 16 = 256 numbers >= 128 grid points."""
+    """Latent shape and conv width. Default latent 16 x 16 = 256 numbers >= 128 grid points.
 
+    ``kind``: ``conv`` (this module) or ``patch`` (:mod:`ups.models.patch_autoencoder`, which
+    has no convolutions and ignores ``channels``, ``kernel`` and ``blocks_per_level``).
+    """
+
+    kind: str = "conv"
     latent_tokens: int = 16
     latent_dim: int = 16
     channels: int = 32
@@ -30,6 +37,7 @@ class AutoencoderConfig:
     blocks_per_level: int = 1
 
     def validate(self) -> None:
+        require(self.kind in KINDS, "kind", f"must be one of {KINDS}, got {self.kind!r}")
         require(self.latent_tokens >= 1, "latent_tokens", f"must be >= 1, got {self.latent_tokens}")
         require(self.latent_dim >= 1, "latent_dim", f"must be >= 1, got {self.latent_dim}")
         require(self.channels >= 1, "channels", f"must be >= 1, got {self.channels}")

@@ -10,19 +10,24 @@ from torch import nn
 
 from ups.eval.metrics import conservation_gap, nrmse
 from ups.models.autoencoder import Autoencoder
+from ups.models.patch_autoencoder import PatchAutoencoder
 from ups.stages.context import StageContext, index_batches, n_batches
 
 NAME = "autoencoder"
 
 
-def build_autoencoder(ctx: StageContext) -> Autoencoder:
-    model = Autoencoder(
-        ctx.cfg.autoencoder.model, ctx.dataset.train.shape[-1], generator=ctx.init_generator(NAME)
+AUTOENCODERS = {"conv": Autoencoder, "patch": PatchAutoencoder}
+
+
+def build_autoencoder(ctx: StageContext) -> Autoencoder | PatchAutoencoder:
+    cfg = ctx.cfg.autoencoder.model
+    model = AUTOENCODERS[cfg.kind](
+        cfg, ctx.dataset.train.shape[-1], generator=ctx.init_generator(NAME)
     )
     return model.to(ctx.device)
 
 
-def load_autoencoder(ctx: StageContext) -> Autoencoder:
+def load_autoencoder(ctx: StageContext) -> Autoencoder | PatchAutoencoder:
     """The trained autoencoder of this run, frozen."""
     return ctx.load_frozen(NAME, lambda: build_autoencoder(ctx))
 

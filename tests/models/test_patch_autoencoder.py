@@ -1,0 +1,77 @@
+"""Patch autoencoder: shapes, config checks, token-shift equivariance, exact invertibility."""
+
+from dataclasses import replace
+
+import pytest
+import torch
+
+from tests.models.conftest import AE_CFG, POINTS, TOKENS, gen
+from tests.models.test_autoencoder import smooth_periodic
+from ups.checks import InvalidValue
+from ups.models.patch_autoencoder import PatchAutoencoder
+
+PATCH = POINTS // TOKENS
+CFG = replace(AE_CFG, kind="patch", latent_dim=PATCH)
+
+
+def patch_autoencoder(seed: int = 0) -> PatchAutoencoder:
+    return PatchAutoencoder(CFG, POINTS, generator=gen(seed))
+
+
+def test_shapes_round_trip():
+    ae = patch_autoencoder()
+    u = smooth_periodic(3, 0)
+    assert ae.encode(u).shape == (3, TOKENS, PATCH)
+    assert ae(u).shape == (3, POINTS)
+
+
+def test_token_holds_its_own_points():
+    # Changing the points of one patch changes that token's latent and no other.
+    ae = patch_autoencoder()
+    u = smooth_periodic(1, 1)
+    bumped = u.clone()
+    bumped[0, PATCH : 2 * PATCH] += 1.0
+    changed = (ae.encode(bumped) != ae.encode(u)).any(dim=-1)[0]
+    assert changed.tolist() == [t == 1 for t in range(TOKENS)]
+
+
+@torch.no_grad()
+def test_shift_by_one_patch_shifts_the_latent_by_one_token():
+    ae = patch_autoencoder()
+    u = torch.randn(3, POINTS, generator=gen(2))
+    z = ae.encode(u)
+    torch.testing.assert_close(ae.encode(torch.roll(u, PATCH, dims=1)), torch.roll(z, 1, dims=1))
+    torch.testing.assert_close(
+        ae.decode(torch.roll(z, 1, dims=1)), torch.roll(ae.decode(z), PATCH, dims=1)
+    )
+
+
+def test_points_must_be_a_multiple_of_tokens():
+    with pytest.raises(ValueError, match="multiple"):
+        PatchAutoencoder(CFG, POINTS + 1, generator=gen(0))
+
+
+def test_encode_rejects_wrong_grid_size():
+    with pytest.raises(ValueError, match="grid points"):
+        patch_autoencoder().encode(torch.zeros(2, POINTS // 2))
+
+
+def test_unknown_kind_names_the_key():
+    with pytest.raises(InvalidValue, match="kind"):
+        PatchAutoencoder(replace(CFG, kind="fourier"), POINTS, generator=gen(0))
+
+
+def test_training_makes_it_invert_itself():
+    # latent_dim = patch size: a square linear map, so exact reconstruction is reachable.
+    ae = patch_autoencoder()
+    u = torch.randn(64, POINTS, generator=gen(3))
+    opt = torch.optim.Adam(ae.parameters(), lr=1e-2)
+    for _ in range(400):
+        loss = torch.mean((ae(u) - u) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        held_out = torch.randn(16, POINTS, generator=gen(4))
+        error = torch.mean((ae(held_out) - held_out) ** 2) / torch.mean(held_out**2)
+    assert error < 1e-4
