@@ -64,6 +64,8 @@ def test_wrong_type_names_key_and_file(tmp_path):
         ("threads: 0\n", "threads"),
         ("operator:\n  loss_scale: percent\n", "operator.loss_scale"),
         ("fno:\n  rollout_horizon: 0\n", "fno.rollout_horizon"),
+        ("eval:\n  noise_scale: -0.5\n", "eval.noise_scale"),
+        ("autoencoder:\n  model: {kind: wavelet}\n", "autoencoder.model.kind"),
     ],
 )
 def test_out_of_range_values_name_key_and_file(tmp_path, text, key):

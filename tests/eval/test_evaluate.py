@@ -95,6 +95,21 @@ def test_eval_settings_change_without_retraining_but_training_settings_are_refus
         evaluate(run, [*overrides, "operator.model.width=16"], progress=False)
 
 
+def test_corrected_mode_samples_at_the_eval_temperature(evaluated):
+    # eval.noise_scale drives the 'corrected' mode alone: at 0 its sampler starts from no noise,
+    # so the rollout no longer depends on the seed's noise; other modes do not move.
+    run, overrides, metrics = evaluated
+    quiet = [*overrides, "ttc.enabled=false", "eval.noise_scale=0"]
+    cold = evaluate(run, quiet, progress=False)
+    reseeded = evaluate(run, [*quiet, "eval.batch_size=3"], progress=False)
+    assert cold["corrected/nrmse"] != metrics["corrected/nrmse"]
+    assert cold["operator/nrmse"] == metrics["operator/nrmse"]
+    assert reseeded["corrected/nrmse"] == pytest.approx(cold["corrected/nrmse"], rel=1e-5)
+    # With noise, the same re-batching draws other corrections: the check above is not vacuous.
+    noisy = evaluate(run, [*overrides, "ttc.enabled=false", "eval.batch_size=3"], progress=False)
+    assert noisy["corrected/nrmse"] != pytest.approx(metrics["corrected/nrmse"], rel=1e-5)
+
+
 def test_ttc_disabled_leaves_out_the_candidate_modes(evaluated):
     run, overrides, _ = evaluated
     metrics = evaluate(run, [*overrides, "ttc.enabled=false", "eval.split=val"], progress=False)
