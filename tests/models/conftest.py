@@ -31,6 +31,16 @@ def autoencoder(seed: int = 0) -> Autoencoder:
     return Autoencoder(AE_CFG, POINTS, generator=gen(seed))
 
 
+def fit_reconstruction(ae: torch.nn.Module, u: torch.Tensor, lr: float, steps: int) -> None:
+    """``steps`` full-batch Adam steps on the reconstruction MSE of grids ``u`` (B, X)."""
+    opt = torch.optim.Adam(ae.parameters(), lr=lr)
+    for _ in range(steps):
+        loss = torch.mean((ae(u) - u) ** 2)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
 def operator(seed: int = 0) -> LatentOperator:
     return LatentOperator(OP_CFG, TOKENS, DIM, generator=gen(seed))
 

@@ -6,7 +6,16 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tests.models.conftest import AE_CFG, DIM, LEVELS, POINTS, TOKENS, autoencoder, gen
+from tests.models.conftest import (
+    AE_CFG,
+    DIM,
+    LEVELS,
+    POINTS,
+    TOKENS,
+    autoencoder,
+    fit_reconstruction,
+    gen,
+)
 from ups.checks import InvalidValue
 from ups.models.autoencoder import Autoencoder
 
@@ -88,14 +97,9 @@ def test_circular_shift_by_one_token_shifts_the_latent_by_one_token():
 def test_a_few_adam_steps_reduce_reconstruction_error():
     ae = autoencoder()
     u = smooth_periodic(16, 3)
-    opt = torch.optim.Adam(ae.parameters(), lr=3e-3)
     with torch.no_grad():
         before = torch.mean((ae(u) - u) ** 2).item()
-    for _ in range(60):
-        loss = torch.mean((ae(u) - u) ** 2)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit_reconstruction(ae, u, lr=3e-3, steps=60)
     with torch.no_grad():
         after = torch.mean((ae(u) - u) ** 2).item()
     assert after < 0.1 * before

@@ -5,7 +5,7 @@ from dataclasses import replace
 import pytest
 import torch
 
-from tests.models.conftest import AE_CFG, POINTS, TOKENS, gen
+from tests.models.conftest import AE_CFG, POINTS, TOKENS, fit_reconstruction, gen
 from tests.models.test_autoencoder import smooth_periodic
 from ups.checks import InvalidValue
 from ups.models.patch_autoencoder import PatchAutoencoder
@@ -65,12 +65,7 @@ def test_training_makes_it_invert_itself():
     # latent_dim = patch size: a square linear map, so exact reconstruction is reachable.
     ae = patch_autoencoder()
     u = torch.randn(64, POINTS, generator=gen(3))
-    opt = torch.optim.Adam(ae.parameters(), lr=1e-2)
-    for _ in range(400):
-        loss = torch.mean((ae(u) - u) ** 2)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    fit_reconstruction(ae, u, lr=1e-2, steps=400)
     with torch.no_grad():
         held_out = torch.randn(16, POINTS, generator=gen(4))
         error = torch.mean((ae(held_out) - held_out) ** 2) / torch.mean(held_out**2)
