@@ -61,12 +61,36 @@ def test_unknown_kind_names_the_key():
         PatchAutoencoder(replace(CFG, kind="fourier"), POINTS, generator=gen(0))
 
 
-def test_training_makes_it_invert_itself():
-    # latent_dim = patch size: a square linear map, so exact reconstruction is reachable.
+def test_basis_is_orthonormal_and_a_square_one_inverts_exactly():
     ae = patch_autoencoder()
-    u = torch.randn(64, POINTS, generator=gen(3))
-    fit_reconstruction(ae, u, lr=1e-2, steps=400)
     with torch.no_grad():
-        held_out = torch.randn(16, POINTS, generator=gen(4))
-        error = torch.mean((ae(held_out) - held_out) ** 2) / torch.mean(held_out**2)
-    assert error < 1e-4
+        basis = ae.basis()
+        torch.testing.assert_close(basis @ basis.T, torch.eye(PATCH), atol=1e-6, rtol=0)
+        u = torch.randn(16, POINTS, generator=gen(3))
+        torch.testing.assert_close(ae(u), u, atol=1e-5, rtol=0)
+
+
+def test_latent_dim_above_the_patch_size_names_the_key():
+    with pytest.raises(InvalidValue, match="latent_dim"):
+        PatchAutoencoder(replace(CFG, latent_dim=PATCH + 1), POINTS, generator=gen(0))
+
+
+def test_training_finds_the_subspace_the_patches_live_in():
+    # Every patch lies in one fixed 3-dimensional subspace of R^8: a 3-dimensional basis can
+    # only reconstruct it once training has rotated the random initial basis onto it.
+    dim = 3
+    ae = PatchAutoencoder(replace(CFG, latent_dim=dim), POINTS, generator=gen(0))
+    subspace = torch.linalg.qr(torch.randn(PATCH, dim, generator=gen(5))).Q  # (P, dim)
+
+    def patches_in_subspace(batch: int, seed: int) -> torch.Tensor:
+        return (torch.randn(batch, TOKENS, dim, generator=gen(seed)) @ subspace.T).flatten(1)
+
+    def error(u: torch.Tensor) -> float:
+        with torch.no_grad():
+            return (torch.mean((ae(u) - u) ** 2) / torch.mean(u**2)).item()
+
+    held_out = patches_in_subspace(16, 4)
+    before = error(held_out)
+    fit_reconstruction(ae, patches_in_subspace(64, 3), lr=1e-2, steps=400)
+    assert before > 0.1
+    assert error(held_out) < 1e-4

@@ -1,13 +1,17 @@
-"""Patch autoencoder: the periodic grid cut into tokens of consecutive points, each mapped
-linearly to a latent vector and back.
+"""Patch autoencoder: the periodic grid cut into tokens of consecutive points, each projected
+onto an orthonormal basis and back.
 
 ``u`` (B, X) -> ``z`` (B, T, D) -> ``u`` (B, X), with X = T * P: token t holds the P points
-``t*P .. t*P + P - 1``, encoded by one shared ``Linear(P, D)`` and decoded by one shared
-``Linear(D, P)``. It is the patch embedding of vision and PDE transformers, trained to invert
-itself. Why not the deeper conv autoencoder: on the golden data the same latent operator learns
-markedly faster on these tokens, whose geometry is that of the physical field (README, "Training
-stages"). Deterministic, no batch statistics; a shift of the grid by P points is a shift of the
-latent by one token.
+``t*P .. t*P + P - 1``. One shared basis ``W`` (D, P) with orthonormal rows encodes every patch,
+``z = W p``, and its transpose decodes, ``p = W^T z``. With D = P that is an exact change of basis;
+with D < P training finds the best D-dimensional subspace of the patches (their principal one).
+
+Why orthonormal: the latent operator then sees coordinates with the geometry of the physical
+field whatever the seed. A free ``Linear(P, D)`` pair trained to invert itself reached encoder
+condition numbers of 2.4, 9.6 and 3.6 on seeds 0, 1 and 2 of the golden config, and the operator's
+early progress followed that order (README, "Training stages"). Why patches rather than the conv
+autoencoder: the same operator learns markedly faster on them. Deterministic, no batch statistics;
+a shift of the grid by P points is a shift of the latent by one token.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ups.checks import require
 from ups.models.autoencoder import AutoencoderConfig
 from ups.models.layers import materialise
 
@@ -32,18 +37,30 @@ class PatchAutoencoder(nn.Module):
         self.cfg = cfg
         self.points = points
         self.patch = points // cfg.latent_tokens
+        require(
+            cfg.latent_dim <= self.patch,
+            "latent_dim",
+            f"must be <= the patch size {self.patch} (points / latent_tokens) for an orthonormal "
+            f"basis, got {cfg.latent_dim}",
+        )
         with torch.device("meta"):
-            self.encoder = nn.Linear(self.patch, cfg.latent_dim)
-            self.decoder = nn.Linear(cfg.latent_dim, self.patch)
+            self.encoder = nn.Linear(self.patch, cfg.latent_dim, bias=False)  # W before QR
         materialise(self, generator)
+
+    def basis(self) -> torch.Tensor:
+        """The encoder weight with its rows orthonormalised: (D, P), ``basis @ basis.T = I``."""
+        q, r = torch.linalg.qr(self.encoder.weight.mT)  # q (P, D): orthonormal columns
+        # QR is unique up to the signs of r's diagonal; fixing them keeps the map continuous.
+        signs = torch.where(torch.diagonal(r) < 0, -1.0, 1.0)
+        return (q * signs).mT
 
     def encode(self, u: torch.Tensor) -> torch.Tensor:
         if u.shape[-1] != self.points:
             raise ValueError(f"expected {self.points} grid points, got shape {tuple(u.shape)}")
-        return self.encoder(u.unflatten(-1, (self.cfg.latent_tokens, self.patch)))
+        return u.unflatten(-1, (self.cfg.latent_tokens, self.patch)) @ self.basis().mT
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).flatten(-2)  # (B, T, P) -> (B, X)
+        return (z @ self.basis()).flatten(-2)  # (B, T, P) -> (B, X)
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(u))
