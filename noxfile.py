@@ -55,7 +55,7 @@ def gpu_golden(session: nox.Session) -> None:
 def gate(session: nox.Session) -> None:
     """``ups gate`` on the CPU golden config; writes the Markdown verdict to gate.md."""
     _install(session)
-    args = session.posargs or ["configs/burgers_golden.yaml"]
+    args = session.posargs or ["configs/burgers_golden.yaml", "-j", "3"]
     session.run("ups", "gate", *args, "--markdown", "gate.md")
 
 

@@ -65,6 +65,7 @@ def test_wrong_type_names_key_and_file(tmp_path):
         ("operator:\n  loss_scale: percent\n", "operator.loss_scale"),
         ("fno:\n  rollout_horizon: 0\n", "fno.rollout_horizon"),
         ("eval:\n  noise_scale: -0.5\n", "eval.noise_scale"),
+        ("diffusion:\n  val_noise_scale: -1.0\n", "diffusion.val_noise_scale"),
         ("autoencoder:\n  model: {kind: wavelet}\n", "autoencoder.model.kind"),
     ],
 )

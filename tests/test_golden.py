@@ -11,11 +11,13 @@ from ups.cli import main
 pytestmark = [pytest.mark.golden, pytest.mark.slow]
 
 
-def _gate(config, tmp_path) -> int:
+def _gate(config, tmp_path, jobs: int) -> int:
     return main(
         [
             "gate",
             str(config),
+            "-j",
+            str(jobs),
             f"paths.data_cache={REPO / 'data_cache'}",
             "tracking.wandb.mode=disabled",
             "--golden-dir",
@@ -29,9 +31,10 @@ def _gate(config, tmp_path) -> int:
 
 
 def test_cpu_golden_gate_passes(tmp_path):
-    assert _gate(GOLDEN_CONFIG, tmp_path) == 0, (tmp_path / "gate.md").read_text()
+    # Three seeds side by side, one thread each: how the baseline was made and how CI runs it.
+    assert _gate(GOLDEN_CONFIG, tmp_path, jobs=3) == 0, (tmp_path / "gate.md").read_text()
 
 
 @pytest.mark.gpu
 def test_gpu_golden_gate_passes(tmp_path):
-    assert _gate(REPO / "configs" / "burgers_golden_gpu.yaml", tmp_path) == 0
+    assert _gate(REPO / "configs" / "burgers_golden_gpu.yaml", tmp_path, jobs=1) == 0

@@ -170,9 +170,17 @@ class DiffusionStageConfig:
     model: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=256))
     gap_weight: float = 1.0  # score = val nRMSE + gap_weight * val conservation gap / 100
+    # Temperature of the val rollouts that select the teacher: set it to the eval.noise_scale
+    # it will correct at, or selection favours the epoch best at another temperature.
+    val_noise_scale: float = 1.0
 
     def validate(self) -> None:
         _validate_gap_weight(self.gap_weight)
+        require(
+            self.val_noise_scale >= 0,
+            "val_noise_scale",
+            f"must be >= 0, got {self.val_noise_scale}",
+        )
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,13 @@
 """The trained smoke correctors do what their stages claim, measured on the val split."""
 
+from dataclasses import replace
+
 import torch
 
 from tests.stages.test_gradients import _stage
 from ups.models.diffusion import diffusion_loss, sample
 from ups.records import read_run
+from ups.repro import torch_generator
 from ups.stages.diffusion import build_denoiser
 
 
@@ -43,3 +46,18 @@ def test_teacher_learned_the_conditional_residual(smoke_run):
     assert val_loss(stage.teacher) < 0.85 * val_loss(untrained)
     # Candidates differ between seeds, and their spread shrinks as the model learns.
     assert 0 < spread(stage.teacher) < 0.9 * spread(untrained)
+
+
+def test_teacher_is_selected_at_its_val_noise_scale(smoke_run, monkeypatch):
+    # Selection must score the teacher at the temperature it will correct at: at scale 0 the
+    # val rollouts do not depend on the sampling stream; at other scales they do, and differ.
+    stage = _stage(smoke_run, "diffusion")
+
+    def val_nrmse(scale: float, stream_seed: int) -> float:
+        stage.cfg = replace(stage.cfg, val_noise_scale=scale)
+        monkeypatch.setattr(stage.ctx, "generator", lambda name: torch_generator(stream_seed, name))
+        return stage.validate(stage.model)["rollout_nrmse"]
+
+    assert val_nrmse(0.0, 1) == val_nrmse(0.0, 2)
+    assert val_nrmse(1.0, 1) != val_nrmse(1.0, 2)
+    assert val_nrmse(0.25, 1) != val_nrmse(1.0, 1)

@@ -1,7 +1,7 @@
 """Stage 3: the diffusion residual teacher, an EDM denoiser of ``r`` given ``op(z)``.
 
 Selection and early stopping use val rollouts *with* the sampled correction (nRMSE and
-conservation gap), never the training loss. Every validation draws its sampling noise from the
+conservation gap) at ``diffusion.val_noise_scale``, never the training loss. Every validation draws its sampling noise from the
 same fresh seeded stream, so scores of different epochs are comparable.
 """
 
@@ -58,7 +58,7 @@ class DiffusionStage:
         noise = self.ctx.generator(f"{NAME}/val_sampling")
 
         def corrector(zhat, cond):
-            return sample(model, zhat, cond, noise)
+            return sample(model, zhat, cond, noise, noise_scale=self.cfg.val_noise_scale)
 
         metrics = corrected_val_metrics(
             self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
