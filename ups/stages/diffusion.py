@@ -1,8 +1,9 @@
 """Stage 3: the diffusion residual teacher, an EDM denoiser of ``r`` given ``op(z)``.
 
 Selection and early stopping use val rollouts *with* the sampled correction (nRMSE and
-conservation gap) at ``diffusion.val_noise_scale``, never the training loss. Every validation draws its sampling noise from the
-same fresh seeded stream, so scores of different epochs are comparable.
+conservation gap) at ``diffusion.val_noise_scale``, never the training loss. Every validation
+draws its sampling noise from the same fresh seeded stream, so scores of different epochs are
+comparable.
 """
 
 from __future__ import annotations
