@@ -101,6 +101,21 @@ def test_markdown_table_names_rule_value_limit_and_verdict(golden):
     assert "| nrmse | 0.05 | 0.09 | 0.05 |" in table
 
 
+def test_update_refuses_seeds_that_fail_a_threshold(tmp_path, capsys):
+    # CV 9.1% across the seeds: over the 5% limit, so no baseline may be made of them.
+    spread_out = summary([0.050, 0.055, 0.060], [1.0, 1.1, 1.2])
+    with pytest.raises(gate.BaselineRejectedError, match=r"nrmse CV % across seeds = 9\.09"):
+        gate.update_baseline(tmp_path / "toy.json", spread_out, previous=None)
+    assert not (tmp_path / "toy.json").exists()
+
+    summary_file = tmp_path / "seeds.json"
+    summary_file.write_text(json.dumps(spread_out))
+    args = ["gate", str(SMOKE_CONFIG), "--summary", str(summary_file), "--update"]
+    assert main([*args, "--golden-dir", str(tmp_path)]) == 2
+    assert "not written: the seeds fail nrmse CV" in capsys.readouterr().err
+    assert not (tmp_path / "burgers_smoke.json").exists()
+
+
 def test_missing_golden_fails_with_the_update_command(tmp_path, capsys):
     assert main(["gate", str(SMOKE_CONFIG), "--golden-dir", str(tmp_path)]) == 2
     assert "ups gate CONFIG --update" in capsys.readouterr().err
@@ -116,8 +131,11 @@ def smoke_baseline(smoke_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("gate")
     overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
     base = run_seeds(SMOKE_CONFIG, [0], root / "seeds", overrides)
-    golden = gate.update_baseline(root / "burgers_smoke.json", base, previous=None)
-    golden["thresholds"] = {"nrmse": 10.0, "conservation_gap": 100.0, "nrmse_cv_pct": 5.0}
+    smoke = {
+        "thresholds": {"nrmse": 10.0, "conservation_gap": 100.0, "nrmse_cv_pct": 5.0},
+        "tolerance": gate.DEFAULT_TOLERANCE,
+    }
+    golden = gate.update_baseline(root / "burgers_smoke.json", base, previous=smoke)
     return root, overrides, golden
 
 

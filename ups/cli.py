@@ -12,7 +12,7 @@ from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
 from ups.data.describe import describe_dataset
 from ups.distributed import DistributedConfigError, world_from_env
-from ups.gate import GoldenMissingError
+from ups.gate import BaselineRejectedError, GoldenMissingError
 from ups.records import RunMismatchError, RunNotFoundError
 from ups.schema import STAGES
 from ups.stages.context import MissingUpstreamError
@@ -30,6 +30,7 @@ USER_ERRORS = (
     NonFiniteLossError,
     FileExistsError,
     GoldenMissingError,
+    BaselineRejectedError,
     AnalysisInputError,
     DistributedConfigError,
     SweepError,

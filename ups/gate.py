@@ -36,6 +36,10 @@ class GoldenMissingError(FileNotFoundError):
     """No baseline for this config yet: it must be created explicitly."""
 
 
+class BaselineRejectedError(ValueError):
+    """Seeds that fail a threshold cannot become the baseline."""
+
+
 @dataclass(frozen=True)
 class Check:
     """One rule applied to one number; ``passed`` is ``value < limit``."""
@@ -119,12 +123,18 @@ def update_baseline(
     path: Path, summary: dict[str, Any], previous: dict[str, Any] | None
 ) -> dict[str, Any]:
     """Write ``summary`` as the new baseline, keeping the thresholds and tolerance of
-    ``previous`` (or the defaults for a first baseline)."""
+    ``previous`` (or the defaults for a first baseline). Raises :class:`BaselineRejectedError`,
+    writing nothing, when the seeds fail any of those thresholds."""
+    thresholds = (previous or {}).get("thresholds", DEFAULT_THRESHOLDS)
+    failing = [c for c in threshold_checks(summary, thresholds) if not c.passed]
+    if failing:
+        reasons = "; ".join(f"{c.metric} = {c.value:.4g}, limit {c.limit:.4g}" for c in failing)
+        raise BaselineRejectedError(f"{path} not written: the seeds fail {reasons}")
     env = environment_fingerprint("cpu")
     golden = {
         "config": summary["config"],
         "config_hash": summary["config_hash"],
-        "thresholds": (previous or {}).get("thresholds", DEFAULT_THRESHOLDS),
+        "thresholds": thresholds,
         "tolerance": (previous or {}).get("tolerance", DEFAULT_TOLERANCE),
         "baseline": {"per_seed": summary["per_seed"], "stats": summary["stats"]},
         "provenance": {
