@@ -147,6 +147,9 @@ class OperatorStageConfig(RolloutLossConfig):
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=128))
     latent_weight: float = 1.0  # MSE against the encoded true frames
     decoded_weight: float = 1.0  # MSE of the decoded prediction against the true grid frames
+    # Each training window under a random exact symmetry of periodic Burgers (a shift by any
+    # whole number of grid points, and u(x) -> -u(-x) with probability 1/2): ups/data/augment.py.
+    augment: bool = False
 
     def validate(self) -> None:
         super().validate()

@@ -10,6 +10,7 @@ from ups.models.layers import (
     CondEmbedding,
     NoiseEmbedding,
     PositionalEmbedding,
+    RelativePositionBias,
     ZeroLinear,
     init_parameters,
     materialise,
@@ -72,6 +73,21 @@ def test_init_rules():
     assert torch.count_nonzero(zero.weight) == 0 and torch.count_nonzero(zero.bias) == 0
     assert torch.equal(norm.weight, torch.ones(8)) and torch.count_nonzero(norm.bias) == 0
     assert pos.weight.std().item() == pytest.approx(POSITION_STD, rel=0.05)
+
+
+def test_relative_position_bias_is_zero_at_init_and_depends_on_periodic_offset_only():
+    with torch.device("meta"):
+        bias = RelativePositionBias(5, 2)
+    materialise(bias, gen(0))
+    assert torch.count_nonzero(bias()) == 0
+    with torch.no_grad():
+        bias.weight.copy_(torch.arange(10.0).view(2, 5))
+    table = bias()  # (heads, T, T)
+    assert table.shape == (2, 5, 5)
+    assert table[1, 0, 1] == 6.0  # head 1, one token to the right
+    assert table[0, 4, 0] == 1.0  # wraps around: token 0 is one to the right of token 4
+    assert table[0, 1, 0] == 4.0  # one to the left = four to the right on 5 tokens
+    torch.testing.assert_close(table, torch.roll(table, (1, 1), dims=(1, 2)))
 
 
 def test_init_overwrites_existing_values():

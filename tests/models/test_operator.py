@@ -45,8 +45,44 @@ def test_not_permutation_equivariant_because_of_positions():
     torch.testing.assert_close(op(z[:, perm], cond), op(z, cond)[:, perm])
 
 
-def test_gradient_reaches_every_parameter():
-    op = perturb(operator(), 7)
+RELATIVE = replace(OP_CFG, position="relative")
+
+
+def _relative_operator(seed: int = 0) -> LatentOperator:
+    return perturb(LatentOperator(RELATIVE, TOKENS, DIM, generator=gen(seed)), 7)
+
+
+@torch.no_grad()
+@pytest.mark.parametrize("shift", [1, 3])
+def test_relative_positions_commute_with_cyclic_token_shifts(shift):
+    op = _relative_operator()
+    z, cond = latents(5, 1), conds(5, 2)
+    out = op(z, cond)
+    assert not torch.allclose(out, z, atol=1e-3)
+    torch.testing.assert_close(op(torch.roll(z, shift, dims=1), cond), torch.roll(out, shift, 1))
+    # Control: absolute positions break the same symmetry.
+    absolute = perturb(operator(), 7)
+    assert not torch.allclose(
+        absolute(torch.roll(z, shift, dims=1), cond), torch.roll(absolute(z, cond), shift, 1)
+    )
+
+
+@torch.no_grad()
+def test_relative_positions_still_tell_neighbours_apart():
+    op = _relative_operator()
+    z, cond = latents(5, 1), conds(5, 2)
+    mirror = torch.tensor([0, 3, 2, 1])  # keeps token 0, reverses the offsets around it
+    assert not torch.allclose(op(z[:, mirror], cond), op(z, cond)[:, mirror], atol=1e-4)
+    # Control: with the offset biases zeroed, attention sees content only and any permutation
+    # commutes with the model, so the difference above is the biases' doing.
+    for block in op.backbone.blocks:
+        block.attn.position.weight.zero_()
+    torch.testing.assert_close(op(z[:, mirror], cond), op(z, cond)[:, mirror])
+
+
+@pytest.mark.parametrize("cfg", [OP_CFG, RELATIVE], ids=["absolute", "relative"])
+def test_gradient_reaches_every_parameter(cfg):
+    op = perturb(LatentOperator(cfg, TOKENS, DIM, generator=gen(0)), 7)
     z, cond = latents(5, 1), conds(5, 2)
     target = latents(5, 3)
     torch.mean((op(z, cond) - target) ** 2).backward()
@@ -60,7 +96,8 @@ def test_wrong_token_count_raises():
 
 
 @pytest.mark.parametrize(
-    "field, value", [("width", 15), ("depth", 0), ("heads", 0), ("mlp_ratio", 0)]
+    "field, value",
+    [("width", 15), ("depth", 0), ("heads", 0), ("mlp_ratio", 0), ("position", "rotary")],
 )
 def test_bad_config_raises(field, value):
     cfg = replace(OP_CFG, **{field: value})

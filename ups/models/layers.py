@@ -37,6 +37,25 @@ class PositionalEmbedding(nn.Module):
         return h + self.weight
 
 
+class RelativePositionBias(nn.Module):
+    """Learned attention bias per head and periodic token offset: () -> (H, T, T).
+
+    ``bias[h, i, j] = weight[h, (j - i) mod T]`` depends only on how far token j lies from token
+    i around the periodic domain, so attention stays equivariant to cyclic token shifts (the
+    translation symmetry of a periodic PDE) while it learns which neighbours matter. Zero at init.
+    """
+
+    def __init__(self, tokens: int, heads: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(heads, tokens))
+
+    def forward(self) -> torch.Tensor:
+        tokens = self.weight.shape[1]
+        index = torch.arange(tokens, device=self.weight.device)
+        offsets = (index[None, :] - index[:, None]) % tokens  # (T, T): j - i around the circle
+        return self.weight[:, offsets]
+
+
 class SpectralConv1d(nn.Module):
     """Channel mixing of the lowest ``modes`` rfft modes: (B, C_in, X) -> (B, C_out, X).
 
@@ -104,7 +123,8 @@ def silu_chunks(linear: nn.Linear, c: torch.Tensor, n: int) -> tuple[torch.Tenso
 def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
     """Initialise every parameter of ``module`` from ``generator`` (in module registration order).
 
-    Linear/conv weights: LeCun normal (std 1/sqrt(fan_in)), biases zero; ZeroLinear: zero;
+    Linear/conv weights: LeCun normal (std 1/sqrt(fan_in)), biases zero; ZeroLinear and
+    relative position biases: zero;
     norms: one/zero; positional embeddings: normal(0, POSITION_STD); spectral convolutions:
     complex LeCun normal. Unknown owners raise.
     """
@@ -116,7 +136,7 @@ def init_parameters(module: nn.Module, generator: torch.Generator) -> None:
 
 
 def _init_one(m: nn.Module, generator: torch.Generator) -> None:
-    if isinstance(m, ZeroLinear):
+    if isinstance(m, (ZeroLinear, RelativePositionBias)):
         for p in m.parameters(recurse=False):
             p.zero_()
     elif isinstance(m, (nn.Linear, nn.Conv1d)):

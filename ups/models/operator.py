@@ -24,9 +24,12 @@ class OperatorConfig:
     depth: int = 4
     heads: int = 4
     mlp_ratio: int = 2
+    # absolute: a learned embedding per token; relative: a learned attention bias per periodic
+    # token offset, so the operator commutes with cyclic token shifts (periodic translations).
+    position: str = "absolute"
 
     def validate(self) -> None:
-        check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio)
+        check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio, self.position)
 
 
 class LatentOperator(nn.Module):
@@ -41,7 +44,14 @@ class LatentOperator(nn.Module):
         with torch.device("meta"):
             self.cond_embed = CondEmbedding(cfg.width)
             self.backbone = ConditionedTransformer(
-                latent_dim, latent_dim, tokens, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio
+                latent_dim,
+                latent_dim,
+                tokens,
+                cfg.width,
+                cfg.depth,
+                cfg.heads,
+                cfg.mlp_ratio,
+                cfg.position,
             )
         materialise(self, generator)
 

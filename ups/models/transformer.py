@@ -4,7 +4,9 @@ Tokens (B, T, in_dim) and a conditioning vector c (B, W) -> (B, T, out_dim). Con
 every block through adaptive layer norm with zero-initialised modulation and gates (DiT's
 adaLN-Zero), and the output head is zero too: a fresh backbone outputs exactly zero, so a
 residual model built on it starts as the identity (operator) or as its skip path (denoiser).
-Position is explicit: a learned embedding per token (attention alone is permutation-equivariant).
+Position is explicit (attention alone is permutation-equivariant), in one of two ways:
+``absolute``, a learned embedding added per token, or ``relative``, a learned attention bias per
+head and periodic token offset, which keeps the backbone equivariant to cyclic token shifts.
 """
 
 from __future__ import annotations
@@ -13,11 +15,22 @@ import torch
 from torch import nn
 
 from ups.checks import require
-from ups.models.layers import PositionalEmbedding, ZeroLinear, modulate, silu_chunks
+from ups.models.layers import (
+    PositionalEmbedding,
+    RelativePositionBias,
+    ZeroLinear,
+    modulate,
+    silu_chunks,
+)
+
+POSITIONS = ("absolute", "relative")
 
 
-def check_transformer_size(width: int, depth: int, heads: int, mlp_ratio: int) -> None:
+def check_transformer_size(
+    width: int, depth: int, heads: int, mlp_ratio: int, position: str = "absolute"
+) -> None:
     """Range checks shared by every config that sizes a :class:`ConditionedTransformer`."""
+    require(position in POSITIONS, "position", f"must be one of {POSITIONS}, got {position!r}")
     require(width >= 1, "width", f"must be >= 1, got {width}")
     require(depth >= 1, "depth", f"must be >= 1, got {depth}")
     require(heads >= 1, "heads", f"must be >= 1, got {heads}")
@@ -29,19 +42,23 @@ class SelfAttention(nn.Module):
     """Multi-head self-attention over tokens, (B, T, W) -> (B, T, W).
 
     Written out (no fused kernel): T is small, and the plain math is deterministic on every device.
+    With ``tokens`` given, a :class:`RelativePositionBias` over that many tokens joins the logits.
     """
 
-    def __init__(self, width: int, heads: int):
+    def __init__(self, width: int, heads: int, tokens: int | None = None):
         super().__init__()
         self.heads = heads
         self.qkv = nn.Linear(width, 3 * width)
         self.proj = nn.Linear(width, width)
+        self.position = None if tokens is None else RelativePositionBias(tokens, heads)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         B, T, W = h.shape
         qkv = self.qkv(h).view(B, T, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # each (B, H, T, W/H)
         att = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)  # (B, H, T, T)
+        if self.position is not None:
+            att = att + self.position()  # (H, T, T), broadcast over B
         y = att.softmax(dim=-1) @ v  # (B, H, T, W/H)
         return self.proj(y.transpose(1, 2).reshape(B, T, W))
 
@@ -49,10 +66,10 @@ class SelfAttention(nn.Module):
 class ConditionedBlock(nn.Module):
     """Pre-norm transformer block with adaLN-Zero conditioning: (B, T, W), (B, W) -> (B, T, W)."""
 
-    def __init__(self, width: int, heads: int, mlp_ratio: int):
+    def __init__(self, width: int, heads: int, mlp_ratio: int, relative_tokens: int | None = None):
         super().__init__()
         self.norm1 = nn.LayerNorm(width, elementwise_affine=False)
-        self.attn = SelfAttention(width, heads)
+        self.attn = SelfAttention(width, heads, relative_tokens)
         self.norm2 = nn.LayerNorm(width, elementwise_affine=False)
         self.mlp = nn.Sequential(
             nn.Linear(width, mlp_ratio * width), nn.GELU(), nn.Linear(mlp_ratio * width, width)
@@ -81,14 +98,17 @@ class ConditionedTransformer(nn.Module):
         depth: int,
         heads: int,
         mlp_ratio: int,
+        position: str = "absolute",
     ):
         super().__init__()
-        if width % heads:
-            raise ValueError(f"width={width} must be divisible by heads={heads}")
+        check_transformer_size(width, depth, heads, mlp_ratio, position)
         self.tokens = tokens
         self.embed = nn.Linear(in_dim, width)
-        self.position = PositionalEmbedding(tokens, width)
-        self.blocks = nn.ModuleList(ConditionedBlock(width, heads, mlp_ratio) for _ in range(depth))
+        relative = tokens if position == "relative" else None
+        self.position = PositionalEmbedding(tokens, width) if relative is None else None
+        self.blocks = nn.ModuleList(
+            ConditionedBlock(width, heads, mlp_ratio, relative) for _ in range(depth)
+        )
         self.final_norm = nn.LayerNorm(width, elementwise_affine=False)
         self.final_modulation = ZeroLinear(width, 2 * width)
         self.head = ZeroLinear(width, out_dim)
@@ -96,7 +116,9 @@ class ConditionedTransformer(nn.Module):
     def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
         if x.shape[1] != self.tokens:
             raise ValueError(f"expected {self.tokens} tokens, got shape {tuple(x.shape)}")
-        h = self.position(self.embed(x))  # (B, T, W)
+        h = self.embed(x)  # (B, T, W)
+        if self.position is not None:
+            h = self.position(h)
         for block in self.blocks:
             h = block(h, c)
         shift, scale = silu_chunks(self.final_modulation, c, 2)

@@ -3,7 +3,9 @@
 Training windows are (trajectory, start) pairs of the train split; each unrolls ``horizon``
 steps from the encoded start frame. Loss terms (each present only when its weight is > 0):
 one-step and rollout (steps 2..horizon), each in latent space (against the encoded truth) and in
-decoded space (against the true grid frames). Selection: val rollout nRMSE from frame 0.
+decoded space (against the true grid frames). With ``augment``, each window is first moved by
+a random exact symmetry of periodic Burgers (shift, reflection) and encoded afresh.
+Selection: val rollout nRMSE from frame 0.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ups.data.augment import random_symmetry
 from ups.models.operator import LatentOperator
 from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import (
@@ -54,7 +57,14 @@ class OperatorStage:
     def batches(self, generator: torch.Generator):
         batch_size = self.train_cfg.batch_size
         for traj, frames in window_batches(self.windows, self.horizon, batch_size, generator):
-            yield self.latents[traj, frames], self.ctx.train[traj, frames]
+            u = self.ctx.train[traj, frames]  # (B, H+1, X), normalised
+            if not self.cfg.augment:
+                yield self.latents[traj, frames], u
+                continue
+            # Drawn here, before DDP shards the batch, so every rank sees the same windows.
+            norm = self.ctx.normalizer
+            u = norm.transform(random_symmetry(norm.inverse(u), generator))
+            yield self.ctx.encode(self.autoencoder, u), u
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         """batch: latents (B, H+1, tokens, D) and grid frames (B, H+1, X) of one window each."""
