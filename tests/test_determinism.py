@@ -65,3 +65,19 @@ def test_kill_and_resume_is_bitwise_identical(
     _assert_bitwise_equal(_weights(smoke_run), _weights(run_dir))
     assert _history_without_timing(run_dir) == _history_without_timing(smoke_run)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "finished"
+
+
+def test_golden_operator_recipe_resumes_bitwise(smoke_overrides, tmp_path, monkeypatch):
+    # Relative positions, and augmentation drawn from the loader stream, which the checkpoint
+    # carries: a killed and resumed operator equals an uninterrupted one.
+    overrides = [
+        *smoke_overrides,
+        "stages=[autoencoder,operator]",
+        "operator.model.position=relative",
+        "operator.augment=true",
+    ]
+    whole = train_smoke(tmp_path / "whole", overrides)
+    killed = tmp_path / "killed"
+    train_killed_then_resumed(killed, overrides, monkeypatch, 2, prefix="operator.")
+    _assert_bitwise_equal(_weights(whole), _weights(killed))
+    assert _history_without_timing(killed) == _history_without_timing(whole)
