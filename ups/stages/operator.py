@@ -49,7 +49,8 @@ class OperatorStage:
         self.model = build_operator(ctx)
         self.horizon = self.cfg.rollout_horizon
         self.windows = rollout_windows(ctx.train, self.horizon, NAME)  # (trajectory, start) pairs
-        self.latents = ctx.encode(self.autoencoder, ctx.train)  # (N, T, tokens, D)
+        # (N, T, tokens, D); augmented windows are encoded as they are drawn instead.
+        self.latents = None if self.cfg.augment else ctx.encode(self.autoencoder, ctx.train)
 
     def steps_per_epoch(self) -> int:
         return n_batches(len(self.windows), self.train_cfg.batch_size)
