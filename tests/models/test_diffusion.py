@@ -75,7 +75,14 @@ def test_set_sigma_data_refuses_non_positive(value):
 
 @pytest.mark.parametrize(
     "field, value",
-    [("sigma_min", 0.0), ("sigma_max", 0.001), ("rho", 0.0), ("p_std", 0.0), ("sample_steps", 0)],
+    [
+        ("sigma_min", 0.0),
+        ("sigma_max", 0.001),
+        ("rho", 0.0),
+        ("p_std", 0.0),
+        ("sample_steps", 0),
+        ("amplitude", "frame"),
+    ],
 )
 def test_bad_config_raises(field, value):
     cfg = replace(DIFF_CFG, **{field: value})

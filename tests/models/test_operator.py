@@ -1,4 +1,5 @@
-"""Latent operator z_next = z + F(z, cond): identity at init, conditioning, position, gradients."""
+"""Latent operator z_next = z + F(z, cond): identity at init, conditioning, position, amplitude,
+gradients."""
 
 from dataclasses import replace
 
@@ -7,6 +8,7 @@ import torch
 
 from tests.models.conftest import DIM, OP_CFG, TOKENS, conds, gen, latents, operator, perturb
 from ups.checks import InvalidValue
+from ups.models.amplitude import AMPLITUDE_FLOOR, amplitude_split
 from ups.models.operator import LatentOperator
 
 
@@ -80,7 +82,67 @@ def test_relative_positions_still_tell_neighbours_apart():
     torch.testing.assert_close(op(z[:, mirror], cond), op(z, cond)[:, mirror])
 
 
-@pytest.mark.parametrize("cfg", [OP_CFG, RELATIVE], ids=["absolute", "relative"])
+PER_SAMPLE = replace(RELATIVE, amplitude="per_sample")
+
+
+def _per_sample_operator(seed: int = 0) -> LatentOperator:
+    return perturb(LatentOperator(PER_SAMPLE, TOKENS, DIM, generator=gen(seed)), 7)
+
+
+def test_amplitude_split_reassembles_and_ignores_constant_offsets():
+    z = latents(5, 1)
+    mean, amplitude, shape = amplitude_split(z)
+    torch.testing.assert_close(mean + amplitude * shape, z)
+    torch.testing.assert_close(shape.square().mean(dim=(1, 2)), torch.ones(5))
+    offset = latents(5, 2)[:, :1]  # one vector in every token: a constant field's latents
+    _, shifted_amplitude, shifted_shape = amplitude_split(z + offset)
+    torch.testing.assert_close(shifted_amplitude, amplitude)
+    torch.testing.assert_close(shifted_shape, shape)
+
+
+@torch.no_grad()
+def test_per_sample_update_scales_with_the_amplitude():
+    op = _per_sample_operator().double()  # float64: the 1/1000 field is not lost in rounding
+    z, cond = latents(5, 1).double(), conds(5, 2).double()
+    mean, _, _ = amplitude_split(z)
+
+    def update(scale: float) -> torch.Tensor:
+        small = mean + scale * (z - mean)
+        return op(small, cond) - small
+
+    # Same shape at 1/1000 of the amplitude: the step is not 1000 times too large for it...
+    assert not torch.allclose(update(1e-3) * 1e3, update(1.0), atol=1e-3)  # log a is an input
+    # ...and with what sees the amplitude removed (its conditioning, and the input columns
+    # that read z itself beside its shape) it is exactly the scaled step.
+    for p in op.amplitude_embed.parameters():
+        p.zero_()
+    op.backbone.embed.weight[:, DIM:].zero_()
+    torch.testing.assert_close(update(1e-3) * 1e3, update(1.0))
+    # Control: with one scale for every sample the small field gets an absolute-sized step.
+    fixed = _relative_operator().double()
+    small = mean + 1e-3 * (z - mean)
+    assert (fixed(small, cond) - small).abs().max() > 10 * 1e-3 * update(1.0).abs().max()
+
+
+@torch.no_grad()
+def test_per_sample_leaves_a_constant_field_almost_still():
+    op = _per_sample_operator()
+    flat = latents(5, 1)[:, :1].expand(5, TOKENS, DIM)
+    step = op(flat, conds(5, 2)) - flat
+    assert step.abs().max() < 100 * AMPLITUDE_FLOOR
+    assert not torch.allclose(op(latents(5, 1), conds(5, 2)), latents(5, 1), atol=1e-3)
+
+
+@torch.no_grad()
+def test_per_sample_commutes_with_cyclic_token_shifts():
+    op = _per_sample_operator()
+    z, cond = latents(5, 1), conds(5, 2)
+    torch.testing.assert_close(op(torch.roll(z, 1, dims=1), cond), torch.roll(op(z, cond), 1, 1))
+
+
+@pytest.mark.parametrize(
+    "cfg", [OP_CFG, RELATIVE, PER_SAMPLE], ids=["absolute", "relative", "per_sample"]
+)
 def test_gradient_reaches_every_parameter(cfg):
     op = perturb(LatentOperator(cfg, TOKENS, DIM, generator=gen(0)), 7)
     z, cond = latents(5, 1), conds(5, 2)
@@ -97,7 +159,14 @@ def test_wrong_token_count_raises():
 
 @pytest.mark.parametrize(
     "field, value",
-    [("width", 15), ("depth", 0), ("heads", 0), ("mlp_ratio", 0), ("position", "rotary")],
+    [
+        ("width", 15),
+        ("depth", 0),
+        ("heads", 0),
+        ("mlp_ratio", 0),
+        ("position", "rotary"),
+        ("amplitude", "frame"),
+    ],
 )
 def test_bad_config_raises(field, value):
     cfg = replace(OP_CFG, **{field: value})

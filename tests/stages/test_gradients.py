@@ -5,6 +5,7 @@ import torch
 
 from ups.config import load_config
 from ups.data.dataset import load_dataset
+from ups.models.amplitude import amplitude_split
 from ups.records import RunRecord
 from ups.repro import torch_generator
 from ups.stages.autoencoder import AutoencoderStage
@@ -119,3 +120,20 @@ def test_operator_without_unroll_gradient_still_trains_every_parameter(smoke_run
     loss = stage.losses(_first_batch(stage), torch_generator(0, "test/noise"))["rollout_latent"]
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in stage.model.parameters())
+
+
+def test_per_sample_diffusion_stage_learns_residuals_in_amplitude_units(smoke_run):
+    cfg = load_config(smoke_run / "config.yaml", ["diffusion.model.amplitude=per_sample"])
+    ctx = StageContext.from_dataset(
+        cfg, load_dataset(cfg.data, cfg.paths.data_cache), RunRecord(smoke_run)
+    )
+    stage = DiffusionStage(ctx)
+    scaled = stage.pairs.r / amplitude_split(stage.pairs.zhat)[1]
+    assert float(stage.model.sigma_data) == pytest.approx(float(scaled.std()), rel=1e-6)
+    assert float(stage.model.sigma_data) != pytest.approx(float(stage.pairs.r.std()), rel=0.01)
+    with torch.no_grad():  # move the zero (adaLN-Zero) layers, which block gradients at init
+        for p in stage.model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch_generator(0, "test/perturb")))
+    stage.losses(_first_batch(stage), torch_generator(0, "test/noise"))["denoising"].backward()
+    for name, param in stage.model.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name

@@ -67,14 +67,15 @@ def consistency_distillation_loss(
     """Consistency-distillation loss (scalar) on residuals r (B, T, D) given zhat (B, T, D).
 
     On the teacher's Karras grid s_1 = smin < ... < s_N = smax (N = n_steps): n ~ U{1..N-1},
-    ``x_{n+1} = r + s_{n+1} eps``, one teacher Heun step back to ``x_n`` and the target
-    ``target_student(x_n, s_n)`` (both without gradient); the loss compares it with
+    ``x_{n+1} = r / amplitude(zhat) + s_{n+1} eps``, one teacher Heun step back to ``x_n`` and
+    the target ``target_student(x_n, s_n)`` (both without gradient); the loss compares it with
     ``student(x_{n+1}, s_{n+1})``. Distance: squared error in units of sigma_data, per-sample mean;
     ``huber_c > 0`` uses the pseudo-Huber ``sqrt(d + c^2) - c`` of it instead.
     """
     if n_steps < 2:
         raise ValueError(f"n_steps must be >= 2, got {n_steps}")
     _check_compatible(student, teacher)
+    r = r / teacher.amplitude(zhat)
     sigma_min, sigma_max = teacher.sigma_bounds()
     sigmas = karras_sigmas(n_steps, sigma_min, sigma_max, teacher.cfg.rho).flip(0).to(r.device)
     n = torch.randint(0, n_steps - 1, (r.shape[0],), generator=generator, device=r.device)
@@ -104,8 +105,8 @@ def consistency_sample(
 
     ``sigmas`` are decreasing noise levels in units of sigma_data (default ``(cfg.sigma_max,)``,
     one step). Step 1: ``x = f(noise_scale * s_1 * eps, s_1)``; each later level s re-noises
-    ``x + noise_scale * sqrt(s^2 - smin^2) eps`` and applies f again. Randomness only from
-    ``generator``.
+    ``x + noise_scale * sqrt(s^2 - smin^2) eps`` and applies f again; the result is returned
+    times ``amplitude(zhat)``, in the residual's own units. Randomness only from ``generator``.
     """
     levels = (student.cfg.sigma_max,) if sigmas is None else tuple(sigmas)
     if not levels or any(b >= a for a, b in zip(levels, levels[1:], strict=False)):
@@ -119,4 +120,4 @@ def consistency_sample(
         scale = s if i == 0 else (s**2 - smin**2) ** 0.5
         x = x + noise_scale * scale * torch.randn(shape, generator=generator, device=zhat.device)
         x = student(x, torch.full((shape[0],), s, device=zhat.device), zhat, cond)
-    return x
+    return x * student.amplitude(zhat)

@@ -6,6 +6,11 @@ adds ``sigma * eps`` with log-normal sigma, and sampling integrates the probabil
 pure noise with Heun's method. Every sigma in :class:`DiffusionConfig` is in units of the
 ``sigma_data`` buffer (the train residuals' std), so one schedule fits whatever scale the
 residual has; absolute sigmas are ``cfg value * sigma_data``.
+
+With ``amplitude: per_sample`` the residual is modelled in units of the amplitude ``a`` of its
+``zhat`` (:mod:`ups.models.amplitude`): training divides ``r`` by ``a``, sampling multiplies by
+it, and the denoiser sees ``zhat`` beside its unit-rms shape, with ``log a`` as conditioning.
+So the correction of a small or decayed field is as fine as that of a large one.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import torch
 from torch import nn
 
 from ups.checks import require
+from ups.models.amplitude import AmplitudeEmbedding, amplitude_tokens, check_amplitude
 from ups.models.layers import CondEmbedding, NoiseEmbedding, materialise
 from ups.models.transformer import ConditionedTransformer, check_transformer_size
 
@@ -34,9 +40,12 @@ class DiffusionConfig:
     p_mean: float = -1.2  # training noise: ln(sigma / sigma_data) ~ N(p_mean, p_std^2)
     p_std: float = 1.2
     sample_steps: int = 18
+    # fixed: residuals in the normaliser's units; per_sample: in units of zhat's amplitude
+    amplitude: str = "fixed"
 
     def validate(self) -> None:
         check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio)
+        check_amplitude(self.amplitude)
         require(self.sigma_min > 0, "sigma_min", f"must be > 0, got {self.sigma_min}")
         require(
             self.sigma_max > self.sigma_min,
@@ -53,6 +62,9 @@ class Denoiser(nn.Module):
 
     The network F sees, per token, ``[c_in * x, zhat]`` (2D channels) and the conditioning vector
     ``cond_embed(cond) + noise_embed(c_noise)``; ``D = c_skip * x + c_out * F``. F starts at zero.
+    With ``amplitude: per_sample``, ``x``, ``sigma`` and ``D`` are in units of
+    ``amplitude(zhat)``, F sees ``[c_in * x, shape, zhat]`` (3D) and ``log a`` joins the
+    conditioning.
     """
 
     def __init__(
@@ -61,12 +73,16 @@ class Denoiser(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg, self.tokens, self.latent_dim = cfg, tokens, latent_dim
+        self.per_sample = cfg.amplitude == "per_sample"
+        channels = (3 if self.per_sample else 2) * latent_dim
         with torch.device("meta"):
             self.cond_embed = CondEmbedding(cfg.width)
             self.noise_embed = NoiseEmbedding(cfg.width)
             self.backbone = ConditionedTransformer(
-                2 * latent_dim, latent_dim, tokens, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio
+                channels, latent_dim, tokens, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio
             )
+            if self.per_sample:
+                self.amplitude_embed = AmplitudeEmbedding(cfg.width)
         materialise(self, generator)
         # Set by the training stage from the train residuals' std; saved with the weights.
         self.register_buffer("sigma_data", torch.tensor(1.0))
@@ -76,6 +92,12 @@ class Denoiser(nn.Module):
         if not value > 0:
             raise ValueError(f"sigma_data must be > 0, got {value}")
         self.sigma_data.fill_(float(value))
+
+    def amplitude(self, zhat: torch.Tensor) -> torch.Tensor:
+        """The unit of the residual given ``zhat`` (B, T, D): (B, 1, 1), all ones if fixed."""
+        if not self.per_sample:
+            return zhat.new_ones(zhat.shape[0], 1, 1)
+        return amplitude_tokens(zhat)[1]
 
     def sigma_bounds(self) -> tuple[float, float]:
         """Absolute (sigma_min, sigma_max) = config values times sigma_data."""
@@ -92,12 +114,16 @@ class Denoiser(nn.Module):
     def forward(
         self, x: torch.Tensor, sigma: torch.Tensor, zhat: torch.Tensor, cond: torch.Tensor
     ) -> torch.Tensor:
-        """x: noisy residual (B, T, D); sigma: absolute noise level (B,) or scalar."""
+        """x: noisy residual (B, T, D); sigma: absolute noise level (B,) or scalar (both in units
+        of ``amplitude(zhat)``)."""
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
         sigma = sigma.expand(x.shape[0])
         c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
-        inp = torch.cat([c_in[:, None, None] * x, zhat], dim=2)  # (B, T, 2D)
         c = self.cond_embed(cond) + self.noise_embed(c_noise)  # (B, W)
+        if self.per_sample:
+            zhat, amplitude = amplitude_tokens(zhat)
+            c = c + self.amplitude_embed(amplitude)
+        inp = torch.cat([c_in[:, None, None] * x, zhat], dim=2)  # (B, T, 2D or 3D)
         return c_skip[:, None, None] * x + c_out[:, None, None] * self.backbone(inp, c)
 
 
@@ -128,6 +154,7 @@ def diffusion_loss(
     effective target unit-variance, so an untrained (zero-F) model scores about 1.
     """
     cfg, sd, B = denoiser.cfg, denoiser.sigma_data, r.shape[0]
+    r = r / denoiser.amplitude(zhat)
     ln_sigma = cfg.p_mean + cfg.p_std * torch.randn(B, generator=generator, device=r.device)
     sigma = torch.exp(ln_sigma) * sd  # (B,)
     eps = torch.randn(r.shape, generator=generator, device=r.device)
@@ -167,7 +194,8 @@ def sample(
     steps: int | None = None,
     noise_scale: float = 1.0,
 ) -> torch.Tensor:
-    """Deterministic Heun sampler (EDM Algorithm 1, no churn): residual samples r (B, T, D).
+    """Deterministic Heun sampler (EDM Algorithm 1, no churn): residual samples r (B, T, D),
+    in the residual's own units (multiplied by ``amplitude(zhat)``).
 
     Starts from ``noise_scale * sigma_max * N(0, 1)`` drawn from ``generator`` (the only random
     draw), so the same generator state gives bitwise-identical samples. ``steps`` defaults to
@@ -182,4 +210,4 @@ def sample(
     x = noise_scale * sigma_max * torch.randn(shape, generator=generator, device=zhat.device)
     for i in range(steps):
         x = heun_step(denoiser, x, sigmas[i], sigmas[i + 1], zhat, cond)
-    return x
+    return x * denoiser.amplitude(zhat)

@@ -3,6 +3,9 @@
 F is the shared :class:`ConditionedTransformer` over the T latent tokens, conditioned on the
 physical (dt, nu) of each sample through adaLN. F is exactly zero at initialisation, so a fresh
 operator is the identity map (persistence), the natural start for a small time step.
+
+With ``amplitude: per_sample`` the step is taken relative to the sample's own amplitude ``a``
+(:mod:`ups.models.amplitude`): ``z_next = z + a * F([(z - mean) / a, z], cond, log a)``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ups.models.amplitude import AmplitudeEmbedding, amplitude_tokens, check_amplitude
 from ups.models.layers import CondEmbedding, materialise
 from ups.models.transformer import ConditionedTransformer, check_transformer_size
 
@@ -27,9 +31,13 @@ class OperatorConfig:
     # absolute: a learned embedding per token; relative: a learned attention bias per periodic
     # token offset, so the operator commutes with cyclic token shifts (periodic translations).
     position: str = "absolute"
+    # fixed: one scale for every sample (the normaliser's); per_sample: each step relative to
+    # the sample's own amplitude (module docstring).
+    amplitude: str = "fixed"
 
     def validate(self) -> None:
         check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio, self.position)
+        check_amplitude(self.amplitude)
 
 
 class LatentOperator(nn.Module):
@@ -41,10 +49,13 @@ class LatentOperator(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
+        self.per_sample = cfg.amplitude == "per_sample"
         with torch.device("meta"):
             self.cond_embed = CondEmbedding(cfg.width)
+            if self.per_sample:
+                self.amplitude_embed = AmplitudeEmbedding(cfg.width)
             self.backbone = ConditionedTransformer(
-                latent_dim,
+                2 * latent_dim if self.per_sample else latent_dim,
                 latent_dim,
                 tokens,
                 cfg.width,
@@ -56,4 +67,8 @@ class LatentOperator(nn.Module):
         materialise(self, generator)
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        return z + self.backbone(z, self.cond_embed(cond))
+        c = self.cond_embed(cond)
+        if not self.per_sample:
+            return z + self.backbone(z, c)
+        tokens, amplitude = amplitude_tokens(z)
+        return z + amplitude * self.backbone(tokens, c + self.amplitude_embed(amplitude))

@@ -37,7 +37,9 @@ class DiffusionStage:
         self.train_cfg = self.cfg.train
         self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
         self.model = build_denoiser(ctx)
-        self.model.set_sigma_data(float(self.pairs.r.std()))
+        self.model.set_sigma_data(
+            float((self.pairs.r / self.model.amplitude(self.pairs.zhat)).std())
+        )
         self.operator_only = ctx.val_rollout(self.autoencoder, self.operator)
 
     def steps_per_epoch(self) -> int:
