@@ -68,12 +68,13 @@ def test_kill_and_resume_is_bitwise_identical(
 
 
 def test_golden_operator_recipe_resumes_bitwise(smoke_overrides, tmp_path, monkeypatch):
-    # Relative positions, and augmentation drawn from the loader stream, which the checkpoint
-    # carries: a killed and resumed operator equals an uninterrupted one.
+    # Relative positions, per-sample amplitude, and augmentation drawn from the loader stream,
+    # which the checkpoint carries: a killed and resumed operator equals an uninterrupted one.
     overrides = [
         *smoke_overrides,
         "stages=[autoencoder,operator]",
         "operator.model.position=relative",
+        "operator.model.amplitude=per_sample",
         "operator.augment=true",
     ]
     whole = train_smoke(tmp_path / "whole", overrides)

@@ -21,7 +21,12 @@ import torch
 from torch import nn
 
 from ups.checks import require
-from ups.models.amplitude import AmplitudeEmbedding, amplitude_tokens, check_amplitude
+from ups.models.amplitude import (
+    AmplitudeEmbedding,
+    amplitude_ceiling,
+    amplitude_tokens,
+    check_amplitude,
+)
 from ups.models.layers import CondEmbedding, NoiseEmbedding, materialise
 from ups.models.transformer import ConditionedTransformer, check_transformer_size
 
@@ -40,7 +45,8 @@ class DiffusionConfig:
     p_mean: float = -1.2  # training noise: ln(sigma / sigma_data) ~ N(p_mean, p_std^2)
     p_std: float = 1.2
     sample_steps: int = 18
-    # fixed: residuals in the normaliser's units; per_sample: in units of zhat's amplitude
+    # fixed: residuals in the normaliser's units; per_sample: in units of zhat's amplitude;
+    # capped: in those for fields smaller than the train data's std only
     amplitude: str = "fixed"
 
     def validate(self) -> None:
@@ -73,15 +79,16 @@ class Denoiser(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg, self.tokens, self.latent_dim = cfg, tokens, latent_dim
-        self.per_sample = cfg.amplitude == "per_sample"
-        channels = (3 if self.per_sample else 2) * latent_dim
+        self.by_amplitude = cfg.amplitude != "fixed"
+        self.ceiling = amplitude_ceiling(cfg.amplitude)
+        channels = (3 if self.by_amplitude else 2) * latent_dim
         with torch.device("meta"):
             self.cond_embed = CondEmbedding(cfg.width)
             self.noise_embed = NoiseEmbedding(cfg.width)
             self.backbone = ConditionedTransformer(
                 channels, latent_dim, tokens, cfg.width, cfg.depth, cfg.heads, cfg.mlp_ratio
             )
-            if self.per_sample:
+            if self.by_amplitude:
                 self.amplitude_embed = AmplitudeEmbedding(cfg.width)
         materialise(self, generator)
         # Set by the training stage from the train residuals' std; saved with the weights.
@@ -95,9 +102,9 @@ class Denoiser(nn.Module):
 
     def amplitude(self, zhat: torch.Tensor) -> torch.Tensor:
         """The unit of the residual given ``zhat`` (B, T, D): (B, 1, 1), all ones if fixed."""
-        if not self.per_sample:
+        if not self.by_amplitude:
             return zhat.new_ones(zhat.shape[0], 1, 1)
-        return amplitude_tokens(zhat)[1]
+        return amplitude_tokens(zhat, self.ceiling)[1]
 
     def sigma_bounds(self) -> tuple[float, float]:
         """Absolute (sigma_min, sigma_max) = config values times sigma_data."""
@@ -120,8 +127,8 @@ class Denoiser(nn.Module):
         sigma = sigma.expand(x.shape[0])
         c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
         c = self.cond_embed(cond) + self.noise_embed(c_noise)  # (B, W)
-        if self.per_sample:
-            zhat, amplitude = amplitude_tokens(zhat)
+        if self.by_amplitude:
+            zhat, amplitude = amplitude_tokens(zhat, self.ceiling)
             c = c + self.amplitude_embed(amplitude)
         inp = torch.cat([c_in[:, None, None] * x, zhat], dim=2)  # (B, T, 2D or 3D)
         return c_skip[:, None, None] * x + c_out[:, None, None] * self.backbone(inp, c)

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ups.models.amplitude import AmplitudeEmbedding, amplitude_tokens, check_amplitude
+from ups.models.amplitude import (
+    AmplitudeEmbedding,
+    amplitude_ceiling,
+    amplitude_tokens,
+    check_amplitude,
+)
 from ups.models.layers import CondEmbedding, materialise
 from ups.models.transformer import ConditionedTransformer, check_transformer_size
 
@@ -32,7 +37,8 @@ class OperatorConfig:
     # token offset, so the operator commutes with cyclic token shifts (periodic translations).
     position: str = "absolute"
     # fixed: one scale for every sample (the normaliser's); per_sample: each step relative to
-    # the sample's own amplitude (module docstring).
+    # the sample's own amplitude (module docstring); capped: that, for fields smaller than the
+    # train data's std only.
     amplitude: str = "fixed"
 
     def validate(self) -> None:
@@ -49,13 +55,14 @@ class LatentOperator(nn.Module):
         super().__init__()
         cfg.validate()
         self.cfg = cfg
-        self.per_sample = cfg.amplitude == "per_sample"
+        self.by_amplitude = cfg.amplitude != "fixed"
+        self.ceiling = amplitude_ceiling(cfg.amplitude)
         with torch.device("meta"):
             self.cond_embed = CondEmbedding(cfg.width)
-            if self.per_sample:
+            if self.by_amplitude:
                 self.amplitude_embed = AmplitudeEmbedding(cfg.width)
             self.backbone = ConditionedTransformer(
-                2 * latent_dim if self.per_sample else latent_dim,
+                2 * latent_dim if self.by_amplitude else latent_dim,
                 latent_dim,
                 tokens,
                 cfg.width,
@@ -68,7 +75,7 @@ class LatentOperator(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         c = self.cond_embed(cond)
-        if not self.per_sample:
+        if not self.by_amplitude:
             return z + self.backbone(z, c)
-        tokens, amplitude = amplitude_tokens(z)
+        tokens, amplitude = amplitude_tokens(z, self.ceiling)
         return z + amplitude * self.backbone(tokens, c + self.amplitude_embed(amplitude))
