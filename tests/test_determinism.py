@@ -74,7 +74,7 @@ def test_golden_operator_recipe_resumes_bitwise(smoke_overrides, tmp_path, monke
         *smoke_overrides,
         "stages=[autoencoder,operator]",
         "operator.model.position=relative",
-        "operator.model.amplitude=per_sample",
+        "operator.model.amplitude=capped",
         "operator.augment=true",
     ]
     whole = train_smoke(tmp_path / "whole", overrides)

@@ -7,7 +7,12 @@ import pytest
 import torch
 
 from tests.models.conftest import DIFF_CFG, DIM, TOKENS, conds, gen, latents, perturb
-from ups.models.amplitude import amplitude_split, amplitude_tokens
+from ups.models.amplitude import (
+    AMPLITUDE_CEILING,
+    AMPLITUDE_FLOOR,
+    amplitude_split,
+    amplitude_tokens,
+)
 from ups.models.consistency import (
     ConsistencyStudent,
     consistency_distillation_loss,
@@ -117,3 +122,23 @@ def test_gradient_reaches_every_parameter():
     diffusion_loss(model, 0.3 * latents(5, 4).double(), zhat, cond, gen(8)).backward()
     for name, p in model.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_capped_unit_is_one_from_the_ceiling_up_and_shrinks_below():
+    z = latents(5, 1)
+    mean, own, _ = amplitude_split(z)
+    scales = torch.tensor([1e-3, 0.5, 0.99, 1.01, 100.0])[:, None, None] * AMPLITUDE_CEILING / own
+    fields = mean + scales * (z - mean)  # own amplitudes: those factors of the ceiling
+    capped = Denoiser(replace(DIFF_CFG, amplitude="capped"), TOKENS, DIM, generator=gen(0))
+    # The unit min(a, c) / c: 1 (the normaliser's units) from the ceiling up.
+    expected = torch.tensor([1e-3, 0.5, 0.99, 1.0, 1.0])
+    torch.testing.assert_close(capped.amplitude(fields).flatten(), expected)
+    per_sample = Denoiser(PER_SAMPLE, TOKENS, DIM, generator=gen(0))
+    torch.testing.assert_close(
+        per_sample.amplitude(fields).flatten()[-1], torch.tensor(100 * AMPLITUDE_CEILING)
+    )
+
+
+def test_amplitude_is_floored_for_a_flat_field():
+    flat = latents(5, 1)[:, :1].expand(5, TOKENS, DIM)
+    assert torch.equal(amplitude_split(flat)[1].flatten(), torch.full((5,), AMPLITUDE_FLOOR))

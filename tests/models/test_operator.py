@@ -141,7 +141,9 @@ def test_per_sample_commutes_with_cyclic_token_shifts():
 
 
 @pytest.mark.parametrize(
-    "cfg", [OP_CFG, RELATIVE, PER_SAMPLE], ids=["absolute", "relative", "per_sample"]
+    "cfg",
+    [OP_CFG, RELATIVE, PER_SAMPLE, replace(RELATIVE, amplitude="capped")],
+    ids=["absolute", "relative", "per_sample", "capped"],
 )
 def test_gradient_reaches_every_parameter(cfg):
     op = perturb(LatentOperator(cfg, TOKENS, DIM, generator=gen(0)), 7)
