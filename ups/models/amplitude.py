@@ -1,4 +1,4 @@
-"""Per-sample amplitude: latents split into a mean token, an amplitude and a unit-rms shape.
+"""Per-sample amplitude: latents split into a mean token, a unit and the shape in that unit.
 
 A network's error floor is absolute, so a field that starts small or decays to almost nothing
 (a 150-fold decay is common at nu = 0.01) gets a relative error many times the median; those few
@@ -64,7 +64,7 @@ def amplitude_split(
 def amplitude_tokens(
     z: torch.Tensor, ceiling: float = math.inf
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latents (B, T, D) -> tokens ``[shape, z]`` (B, T, 2D) and the amplitude (B, 1, 1).
+    """Latents (B, T, D) -> tokens ``[shape, z]`` (B, T, 2D) and the unit (B, 1, 1).
 
     ``z`` itself rides along because shapes alone slowed learning: golden config, 8 operator
     epochs, val rollout nRMSE 0.065 / 0.063 / 0.062 with ``[shape, mean]`` tokens against
@@ -76,7 +76,7 @@ def amplitude_tokens(
 
 
 class AmplitudeEmbedding(nn.Sequential):
-    """Amplitude ``a`` (B, 1, 1) -> (B, W) through an MLP of ``log a``."""
+    """Unit ``a`` (B, 1, 1) -> (B, W) through an MLP of ``log a``."""
 
     def __init__(self, width: int):
         super().__init__(nn.Linear(1, width), nn.SiLU(), nn.Linear(width, width))

@@ -7,9 +7,9 @@ pure noise with Heun's method. Every sigma in :class:`DiffusionConfig` is in uni
 ``sigma_data`` buffer (the train residuals' std), so one schedule fits whatever scale the
 residual has; absolute sigmas are ``cfg value * sigma_data``.
 
-With ``amplitude: per_sample`` the residual is modelled in units of the amplitude ``a`` of its
+With ``amplitude: per_sample`` (or ``capped``) the residual is modelled in the unit ``a`` of its
 ``zhat`` (:mod:`ups.models.amplitude`): training divides ``r`` by ``a``, sampling multiplies by
-it, and the denoiser sees ``zhat`` beside its unit-rms shape, with ``log a`` as conditioning.
+it, and the denoiser sees ``zhat`` beside its shape in that unit, with ``log a`` as conditioning.
 So the correction of a small or decayed field is as fine as that of a large one.
 """
 
@@ -24,6 +24,7 @@ from ups.checks import require
 from ups.models.amplitude import (
     AmplitudeEmbedding,
     amplitude_ceiling,
+    amplitude_split,
     amplitude_tokens,
     check_amplitude,
 )
@@ -46,7 +47,7 @@ class DiffusionConfig:
     p_std: float = 1.2
     sample_steps: int = 18
     # fixed: residuals in the normaliser's units; per_sample: in units of zhat's amplitude;
-    # capped: in those for fields smaller than the train data's std only
+    # capped: in those only below AMPLITUDE_CEILING (ups/models/amplitude.py)
     amplitude: str = "fixed"
 
     def validate(self) -> None:
@@ -68,7 +69,7 @@ class Denoiser(nn.Module):
 
     The network F sees, per token, ``[c_in * x, zhat]`` (2D channels) and the conditioning vector
     ``cond_embed(cond) + noise_embed(c_noise)``; ``D = c_skip * x + c_out * F``. F starts at zero.
-    With ``amplitude: per_sample``, ``x``, ``sigma`` and ``D`` are in units of
+    With ``amplitude: per_sample`` or ``capped``, ``x``, ``sigma`` and ``D`` are in units of
     ``amplitude(zhat)``, F sees ``[c_in * x, shape, zhat]`` (3D) and ``log a`` joins the
     conditioning.
     """
@@ -104,7 +105,7 @@ class Denoiser(nn.Module):
         """The unit of the residual given ``zhat`` (B, T, D): (B, 1, 1), all ones if fixed."""
         if not self.by_amplitude:
             return zhat.new_ones(zhat.shape[0], 1, 1)
-        return amplitude_tokens(zhat, self.ceiling)[1]
+        return amplitude_split(zhat, self.ceiling)[1]
 
     def sigma_bounds(self) -> tuple[float, float]:
         """Absolute (sigma_min, sigma_max) = config values times sigma_data."""

@@ -5,7 +5,8 @@ physical (dt, nu) of each sample through adaLN. F is exactly zero at initialisat
 operator is the identity map (persistence), the natural start for a small time step.
 
 With ``amplitude: per_sample`` the step is taken relative to the sample's own amplitude ``a``
-(:mod:`ups.models.amplitude`): ``z_next = z + a * F([(z - mean) / a, z], cond, log a)``.
+(:mod:`ups.models.amplitude`): ``z_next = z + a * F([(z - mean) / a, z], cond, log a)``; with
+``capped`` the unit ``a`` is replaced by ``min(a, c) / c``.
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ class OperatorConfig:
     # token offset, so the operator commutes with cyclic token shifts (periodic translations).
     position: str = "absolute"
     # fixed: one scale for every sample (the normaliser's); per_sample: each step relative to
-    # the sample's own amplitude (module docstring); capped: that, for fields smaller than the
-    # train data's std only.
+    # the sample's own amplitude (module docstring); capped: that, only below AMPLITUDE_CEILING
+    # (ups/models/amplitude.py).
     amplitude: str = "fixed"
 
     def validate(self) -> None:
