@@ -75,6 +75,14 @@ def amplitude_tokens(
     return torch.cat([shape, z], dim=2), amplitude
 
 
+def magnified(z: torch.Tensor, ceiling: float = math.inf) -> tuple[torch.Tensor, torch.Tensor]:
+    """Latents (B, T, D) -> ``mean + shape`` (B, T, D), their deviation from the mean token
+    divided by the unit, and the unit (B, 1, 1). With ``capped``, a field at least ``ceiling``
+    large is returned unchanged, so the operator sees it exactly as with ``fixed``."""
+    mean, unit, shape = amplitude_split(z, ceiling)
+    return mean + shape, unit
+
+
 class AmplitudeEmbedding(nn.Sequential):
     """Unit ``a`` (B, 1, 1) -> (B, W) through an MLP of ``log a``."""
 

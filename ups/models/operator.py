@@ -19,8 +19,8 @@ from torch import nn
 from ups.models.amplitude import (
     AmplitudeEmbedding,
     amplitude_ceiling,
-    amplitude_tokens,
     check_amplitude,
+    magnified,
 )
 from ups.models.layers import CondEmbedding, materialise
 from ups.models.transformer import ConditionedTransformer, check_transformer_size
@@ -63,7 +63,7 @@ class LatentOperator(nn.Module):
             if self.by_amplitude:
                 self.amplitude_embed = AmplitudeEmbedding(cfg.width)
             self.backbone = ConditionedTransformer(
-                2 * latent_dim if self.by_amplitude else latent_dim,
+                latent_dim,
                 latent_dim,
                 tokens,
                 cfg.width,
@@ -78,5 +78,5 @@ class LatentOperator(nn.Module):
         c = self.cond_embed(cond)
         if not self.by_amplitude:
             return z + self.backbone(z, c)
-        tokens, amplitude = amplitude_tokens(z, self.ceiling)
+        tokens, amplitude = magnified(z, self.ceiling)
         return z + amplitude * self.backbone(tokens, c + self.amplitude_embed(amplitude))
