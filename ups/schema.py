@@ -113,7 +113,7 @@ class AutoencoderStageConfig:
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=256))
 
 
-LOSS_SCALES = ("absolute", "relative")
+LOSS_SCALES = ("absolute", "relative", "amplitude")
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,9 @@ class RolloutLossConfig:
 
     ``loss_scale``: ``absolute`` is the MSE of normalised frames; ``relative`` divides each
     frame's squared error by the true frame's mean square in physical units, i.e. the square
-    of the metric's per-frame nRMSE, so decayed late frames count as much as early ones.
+    of the metric's per-frame nRMSE, so decayed late frames count as much as early ones;
+    ``amplitude`` (operator only, with a per-sample or capped ``model.amplitude``) divides it by
+    the square of the unit the operator steps the true frame in (ups/models/amplitude.py).
     """
 
     rollout_horizon: int = 4  # steps unrolled per training window (1 = one-step loss only)
@@ -159,6 +161,11 @@ class OperatorStageConfig(RolloutLossConfig):
             self.latent_weight + self.decoded_weight > 0,
             "latent_weight",
             "latent_weight and decoded_weight cannot both be 0",
+        )
+        require(
+            self.loss_scale != "amplitude" or self.model.amplitude != "fixed",
+            "loss_scale",
+            "amplitude needs operator.model.amplitude per_sample or capped",
         )
 
 
@@ -213,6 +220,10 @@ class FnoStageConfig(RolloutLossConfig):
 
     model: FNOConfig = field(default_factory=FNOConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, batch_size=128))
+
+    def validate(self) -> None:
+        super().validate()
+        require(self.loss_scale != "amplitude", "loss_scale", "amplitude is for the operator")
 
 
 @dataclass(frozen=True)

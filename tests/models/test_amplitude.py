@@ -12,6 +12,7 @@ from ups.models.amplitude import (
     AMPLITUDE_FLOOR,
     amplitude_split,
     amplitude_tokens,
+    magnified,
 )
 from ups.models.consistency import (
     ConsistencyStudent,
@@ -65,6 +66,21 @@ def test_amplitude_tokens_are_shape_and_latents():
     torch.testing.assert_close(tokens[..., :DIM], shape)
     assert torch.equal(tokens[..., DIM:], z)
     torch.testing.assert_close(amplitude, same_amplitude)
+
+
+def test_magnified_keeps_large_fields_and_the_mean_and_enlarges_small_deviations():
+    z = latents(5, 1)
+    mean, amplitude, _ = amplitude_split(z)
+    assert (amplitude > AMPLITUDE_CEILING).all()
+    tokens, unit = magnified(z, AMPLITUDE_CEILING)
+    torch.testing.assert_close(tokens, z)
+    assert torch.equal(unit, torch.ones(5, 1, 1))
+    small = mean + 1e-2 * (z - mean)
+    tokens, unit = magnified(small, AMPLITUDE_CEILING)
+    torch.testing.assert_close(unit, 1e-2 * amplitude / AMPLITUDE_CEILING)
+    torch.testing.assert_close(tokens.mean(dim=1, keepdim=True), mean)
+    deviation_rms = (tokens - mean).square().mean(dim=(1, 2)).sqrt()
+    torch.testing.assert_close(deviation_rms, torch.full((5,), AMPLITUDE_CEILING))
 
 
 @pytest.mark.parametrize("cls", [Denoiser, ConsistencyStudent])

@@ -8,7 +8,7 @@ import torch
 
 from tests.models.conftest import DIM, OP_CFG, TOKENS, conds, gen, latents, operator, perturb
 from ups.checks import InvalidValue
-from ups.models.amplitude import AMPLITUDE_FLOOR, amplitude_split
+from ups.models.amplitude import AMPLITUDE_CEILING, AMPLITUDE_FLOOR, amplitude_split
 from ups.models.operator import LatentOperator
 
 
@@ -112,16 +112,30 @@ def test_per_sample_update_scales_with_the_amplitude():
 
     # Same shape at 1/1000 of the amplitude: the step is not 1000 times too large for it...
     assert not torch.allclose(update(1e-3) * 1e3, update(1.0), atol=1e-3)  # log a is an input
-    # ...and with what sees the amplitude removed (its conditioning, and the input columns
-    # that read z itself beside its shape) it is exactly the scaled step.
+    # ...and with what sees the amplitude removed (its log a conditioning) it is exactly the
+    # scaled step: the input, mean + shape, is the same at both amplitudes.
     for p in op.amplitude_embed.parameters():
         p.zero_()
-    op.backbone.embed.weight[:, DIM:].zero_()
     torch.testing.assert_close(update(1e-3) * 1e3, update(1.0))
     # Control: with one scale for every sample the small field gets an absolute-sized step.
     fixed = _relative_operator().double()
     small = mean + 1e-3 * (z - mean)
     assert (fixed(small, cond) - small).abs().max() > 10 * 1e-3 * update(1.0).abs().max()
+
+
+@torch.no_grad()
+def test_capped_steps_a_field_above_the_ceiling_as_the_fixed_operator_does():
+    fixed = _relative_operator().double()
+    capped = LatentOperator(replace(RELATIVE, amplitude="capped"), TOKENS, DIM, generator=gen(1))
+    capped = capped.double()
+    capped.load_state_dict(fixed.state_dict(), strict=False)  # all but its amplitude_embed
+    for p in capped.amplitude_embed.parameters():
+        p.zero_()  # its log a conditioning, a constant for every field above the ceiling
+    z, cond = latents(5, 1).double(), conds(5, 2).double()
+    assert (amplitude_split(z)[1] > AMPLITUDE_CEILING).all()
+    torch.testing.assert_close(capped(z, cond), fixed(z, cond))
+    small = 0.01 * z  # below the ceiling: magnified, so no longer the fixed step
+    assert not torch.allclose(capped(small, cond), fixed(small, cond), atol=1e-6)
 
 
 @torch.no_grad()

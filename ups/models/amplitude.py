@@ -36,6 +36,9 @@ AMPLITUDE_FLOOR = 1e-4  # normalised units: a field flatter than this is treated
 # seeds 0-2, test: at 0.25, operator nRMSE 0.0516 / 0.0509 / 0.0470 (CV 4.9%); at 0.1,
 # 0.0463 / 0.0533 / 0.0569 (CV 10%), the medians as far apart (0.035 / 0.040 / 0.039).
 AMPLITUDE_CEILING = 0.25
+# ``loss_scale: amplitude`` weighs a frame by 1 / unit^2 with the unit floored here: a frame no
+# more than 100 times a large one, as 3% of the golden train frames are 10 times below the ceiling.
+AMPLITUDE_LOSS_FLOOR = 0.1
 
 
 def check_amplitude(value: str) -> None:
@@ -81,6 +84,14 @@ def magnified(z: torch.Tensor, ceiling: float = math.inf) -> tuple[torch.Tensor,
     large is returned unchanged, so the operator sees it exactly as with ``fixed``."""
     mean, unit, shape = amplitude_split(z, ceiling)
     return mean + shape, unit
+
+
+def amplitude_loss_weights(z: torch.Tensor, ceiling: float) -> torch.Tensor:
+    """True latent frames (..., T, D) -> loss weights (...): ``1 / unit^2``, the unit floored at
+    AMPLITUDE_LOSS_FLOOR, so a squared error weighted by it is in the units a model with this
+    ``ceiling`` steps the frame in."""
+    unit = amplitude_split(z.flatten(0, -3), ceiling)[1].reshape(z.shape[:-2])
+    return unit.clamp_min(AMPLITUDE_LOSS_FLOOR).pow(-2)
 
 
 class AmplitudeEmbedding(nn.Sequential):

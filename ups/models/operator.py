@@ -5,8 +5,9 @@ physical (dt, nu) of each sample through adaLN. F is exactly zero at initialisat
 operator is the identity map (persistence), the natural start for a small time step.
 
 With ``amplitude: per_sample`` the step is taken relative to the sample's own amplitude ``a``
-(:mod:`ups.models.amplitude`): ``z_next = z + a * F([(z - mean) / a, z], cond, log a)``; with
-``capped`` the unit ``a`` is replaced by ``min(a, c) / c``.
+(:mod:`ups.models.amplitude`): ``z_next = z + a * F(mean + (z - mean) / a, cond, log a)``, with
+``mean`` the mean token; with ``capped`` the unit ``a`` is replaced by ``min(a, c) / c``, so a
+field at least ``c`` large is stepped exactly as with ``fixed``.
 """
 
 from __future__ import annotations

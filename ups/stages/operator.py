@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ups.data.augment import random_symmetry
+from ups.models.amplitude import amplitude_ceiling, amplitude_loss_weights
 from ups.models.operator import LatentOperator
 from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import (
@@ -76,7 +77,7 @@ class OperatorStage:
             z = self.model(z if self.cfg.unroll_gradient else z.detach(), cond)
             preds.append(z)
         z_pred = torch.stack(preds, dim=1)  # (B, H, tokens, D)
-        weights = self.ctx.frame_weights(u_true[:, 1:], self.cfg.loss_scale)  # (B, H) or None
+        weights = self._frame_weights(z_true[:, 1:], u_true[:, 1:])  # (B, H) or None
         terms = {}
         spans = {"one_step": (slice(0, 1), self.cfg.one_step_weight)}
         if self.horizon > 1:
@@ -94,6 +95,12 @@ class OperatorStage:
                 grid = weighted_mse(decoded, truth, None if w is None else w.flatten())
                 terms[f"{span_name}_decoded"] = weight * self.cfg.decoded_weight * grid
         return terms
+
+    def _frame_weights(self, z_true: torch.Tensor, u_true: torch.Tensor) -> torch.Tensor | None:
+        """Loss weights of true frames, latents (B, H, T, D) and grid (B, H, X) -> (B, H)."""
+        if self.cfg.loss_scale == "amplitude":
+            return amplitude_loss_weights(z_true, amplitude_ceiling(self.cfg.model.amplitude))
+        return self.ctx.frame_weights(u_true, self.cfg.loss_scale)
 
     @torch.no_grad()
     def validate(self, model: nn.Module) -> dict[str, float]:
