@@ -63,6 +63,8 @@ def test_wrong_type_names_key_and_file(tmp_path):
         ("device: tpu\n", "device"),
         ("threads: 0\n", "threads"),
         ("operator:\n  loss_scale: percent\n", "operator.loss_scale"),
+        ("operator:\n  loss_scale: amplitude\n", "operator.loss_scale"),  # fixed amplitude
+        ("fno:\n  loss_scale: amplitude\n", "fno.loss_scale"),
         ("fno:\n  rollout_horizon: 0\n", "fno.rollout_horizon"),
         ("eval:\n  noise_scale: -0.5\n", "eval.noise_scale"),
         ("diffusion:\n  val_noise_scale: -1.0\n", "diffusion.val_noise_scale"),

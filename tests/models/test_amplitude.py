@@ -10,6 +10,8 @@ from tests.models.conftest import DIFF_CFG, DIM, TOKENS, conds, gen, latents, pe
 from ups.models.amplitude import (
     AMPLITUDE_CEILING,
     AMPLITUDE_FLOOR,
+    AMPLITUDE_LOSS_FLOOR,
+    amplitude_loss_weights,
     amplitude_split,
     amplitude_tokens,
     magnified,
@@ -81,6 +83,16 @@ def test_magnified_keeps_large_fields_and_the_mean_and_enlarges_small_deviations
     torch.testing.assert_close(tokens.mean(dim=1, keepdim=True), mean)
     deviation_rms = (tokens - mean).square().mean(dim=(1, 2)).sqrt()
     torch.testing.assert_close(deviation_rms, torch.full((5,), AMPLITUDE_CEILING))
+
+
+def test_amplitude_loss_weights_are_inverse_squared_units_with_a_floor():
+    z = latents(4, 1)
+    mean, amplitude, _ = amplitude_split(z)
+    scales = torch.tensor([2.0, 0.5, 0.2, 1e-3]) * AMPLITUDE_CEILING / amplitude.flatten()
+    frames = mean + scales[:, None, None] * (z - mean)  # rms 2, 0.5, 0.2, 0.001 times the cap
+    weights = amplitude_loss_weights(frames.reshape(2, 2, TOKENS, DIM), AMPLITUDE_CEILING)
+    expected = torch.tensor([[1.0, 4.0], [25.0, AMPLITUDE_LOSS_FLOOR**-2]])
+    torch.testing.assert_close(weights, expected)
 
 
 @pytest.mark.parametrize("cls", [Denoiser, ConsistencyStudent])

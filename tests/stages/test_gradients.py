@@ -1,11 +1,13 @@
 """Every loss term of every stage reaches every trainable weight; frozen parts stay frozen."""
 
+from dataclasses import replace
+
 import pytest
 import torch
 
 from ups.config import load_config
 from ups.data.dataset import load_dataset
-from ups.models.amplitude import amplitude_split
+from ups.models.amplitude import AMPLITUDE_CEILING, amplitude_loss_weights, amplitude_split
 from ups.records import RunRecord
 from ups.repro import torch_generator
 from ups.stages.autoencoder import AutoencoderStage
@@ -40,6 +42,13 @@ def _stage(smoke_run, name):
     trained = checkpoint.load(ctx.record.checkpoint_path(name), cfg)["model"]
     stage.model.load_state_dict(trained)
     return stage
+
+
+def _perturb(model):
+    """Move the zero (adaLN-Zero) layers of a fresh model, which block gradients at init."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch_generator(0, "test/perturb")))
 
 
 def _frozen_modules(stage):
@@ -89,8 +98,6 @@ def test_a_training_step_leaves_upstream_models_untouched(smoke_run, name):
 
 @pytest.mark.parametrize("name", ["operator", "fno"])
 def test_relative_loss_terms_reach_every_trainable_parameter(request, name):
-    from dataclasses import replace
-
     stage = _stage(request.getfixturevalue(TRAINED_IN.get(name, "smoke_run")), name)
     stage.cfg = replace(stage.cfg, loss_scale="relative")
     batch = _first_batch(stage)
@@ -105,8 +112,6 @@ def test_relative_loss_terms_reach_every_trainable_parameter(request, name):
 
 def test_operator_terms_follow_their_weights(smoke_run):
     stage = _stage(smoke_run, "operator")
-    from dataclasses import replace
-
     stage.cfg = replace(stage.cfg, decoded_weight=0.0, rollout_weight=0.0)
     terms = stage.losses(_first_batch(stage), torch_generator(0, "test/noise"))
     assert set(terms) == {"one_step_latent"}
@@ -114,8 +119,6 @@ def test_operator_terms_follow_their_weights(smoke_run):
 
 def test_operator_without_unroll_gradient_still_trains_every_parameter(smoke_run):
     stage = _stage(smoke_run, "operator")
-    from dataclasses import replace
-
     stage.cfg = replace(stage.cfg, unroll_gradient=False)
     loss = stage.losses(_first_batch(stage), torch_generator(0, "test/noise"))["rollout_latent"]
     loss.backward()
@@ -131,9 +134,32 @@ def test_per_sample_diffusion_stage_learns_residuals_in_amplitude_units(smoke_ru
     scaled = stage.pairs.r / amplitude_split(stage.pairs.zhat)[1]
     assert float(stage.model.sigma_data) == pytest.approx(float(scaled.std()), rel=1e-6)
     assert float(stage.model.sigma_data) != pytest.approx(float(stage.pairs.r.std()), rel=0.01)
-    with torch.no_grad():  # move the zero (adaLN-Zero) layers, which block gradients at init
-        for p in stage.model.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=torch_generator(0, "test/perturb")))
+    _perturb(stage.model)
     stage.losses(_first_batch(stage), torch_generator(0, "test/noise"))["denoising"].backward()
     for name, param in stage.model.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def test_amplitude_scaled_operator_loss_weighs_small_frames_up_and_trains_every_parameter(
+    smoke_run,
+):
+    overrides = ["operator.model.amplitude=capped", "operator.loss_scale=amplitude"]
+    cfg = load_config(smoke_run / "config.yaml", overrides)
+    ctx = StageContext.from_dataset(
+        cfg, load_dataset(cfg.data, cfg.paths.data_cache), RunRecord(smoke_run)
+    )
+    stage = OperatorStage(ctx)
+    _perturb(stage.model)
+    batch = _first_batch(stage)
+    weights = amplitude_loss_weights(batch[0][:, 1:], AMPLITUDE_CEILING)
+    assert (weights == 1).any() and (weights > 1).any()  # the smoke data has both kinds
+    terms = stage.losses(batch, torch_generator(0, "test/noise"))
+    absolute = replace(stage.cfg, loss_scale="absolute")
+    stage.cfg, scaled_terms = absolute, terms
+    for term, loss in stage.losses(batch, torch_generator(0, "test/noise")).items():
+        assert scaled_terms[term].item() > loss.item(), term
+    for term, loss in scaled_terms.items():
+        stage.model.zero_grad(set_to_none=True)
+        loss.backward(retain_graph=True)
+        for name, param in stage.model.named_parameters():
+            assert param.grad is not None and param.grad.abs().sum() > 0, f"{term} -> {name}"

@@ -35,7 +35,7 @@ AMPLITUDE_FLOOR = 1e-4  # normalised units: a field flatter than this is treated
 # (frame rms quantiles 5/10/25/50%: 0.06, 0.12, 0.24, 0.46). Measured at 8 operator epochs,
 # seeds 0-2, test: at 0.25, operator nRMSE 0.0516 / 0.0509 / 0.0470 (CV 4.9%); at 0.1,
 # 0.0463 / 0.0533 / 0.0569 (CV 10%), the medians as far apart (0.035 / 0.040 / 0.039).
-AMPLITUDE_CEILING = 0.25
+AMPLITUDE_CEILING = 0.05
 # ``loss_scale: amplitude`` weighs a frame by 1 / unit^2 with the unit floored here: a frame no
 # more than 100 times a large one, as 3% of the golden train frames are 10 times below the ceiling.
 AMPLITUDE_LOSS_FLOOR = 0.1
