@@ -163,7 +163,7 @@ def test_gradient_reaches_every_parameter(cfg):
     op = perturb(LatentOperator(cfg, TOKENS, DIM, generator=gen(0)), 7)
     z, cond = latents(5, 1), conds(5, 2)
     if cfg.amplitude == "capped":
-        z = 0.1 * z  # below the ceiling: above it the unit is 1 and its log feeds zeros
+        z = 0.1 * AMPLITUDE_CEILING * z  # below the ceiling: above it the unit is 1, log 0
     target = latents(5, 3)
     torch.mean((op(z, cond) - target) ** 2).backward()
     for name, p in op.named_parameters():

@@ -4,18 +4,21 @@ A network's error floor is absolute, so a field that starts small or decays to a
 (a 150-fold decay is common at nu = 0.01) gets a relative error many times the median; those few
 trajectories decided the spread of the golden nRMSE between seeds (README, "What drives the
 spread"). Models with ``amplitude: per_sample`` see each sample's shape at unit rms and its
-``log a`` as conditioning (Burgers is not scale-invariant), beside the latents themselves, and
-scale what they output by ``a``.
+``log a`` as conditioning (Burgers is not scale-invariant), and scale what they output by ``a``.
 
 ``a`` is the rms of the latents about their mean token. With the patch autoencoder a constant
 field is the same vector in every token, so ``a`` ignores the normaliser's offset and the mass.
 ``amplitude: capped`` takes the unit ``min(a, c) / c`` with c = AMPLITUDE_CEILING: fields with
 ``a >= c`` keep the normaliser's units, exactly as with ``fixed``, and smaller ones are magnified
-to rms c, so none is seen smaller than that. Why: with ``per_sample`` the tail was tamed, but
-the bulk learned slower (golden config, 8 operator epochs: test nRMSE 0.053 / 0.051 / 0.057
-against 0.039 / 0.069 / 0.038 with ``fixed``, whose per-trajectory medians are 0.030 / 0.029 /
-0.030 against 0.038 / 0.041 / 0.040); a cap at c without the division by c (units of 0.25 for
-every large field) was worse than both after 2 epochs (val rollout nRMSE 0.31 / 0.23 / 0.25).
+to rms c, so none is seen smaller than that. The operator sees ``mean + shape`` (:func:`magnified`),
+the corrector ``[shape, zhat]`` (:func:`amplitude_tokens`). Measured (golden config, 8 operator
+epochs, seeds 0-2, test nRMSE of the operator; README "Training stages"): ``fixed`` 0.039 /
+0.069 / 0.038 (two tiny trajectories scored 6.8 and 1.6); ``per_sample`` with ``[shape, z]``
+0.053 / 0.051 / 0.057 (the bulk learned slower: per-trajectory medians 0.038-0.041 against
+0.029-0.030); ``capped`` c = 0.25 with ``[shape, z]`` 0.052 / 0.051 / 0.047, with
+``mean + shape`` 0.041 / 0.047 / 0.042; c = 0.05 with ``mean + shape`` 0.040 / 0.038 / 0.038.
+A cap without the division by c (units of c for every large field) was worse than all of them
+after 2 epochs (val rollout nRMSE 0.31 / 0.23 / 0.25).
 """
 
 from __future__ import annotations
@@ -31,13 +34,13 @@ from ups.checks import require
 # normaliser's from AMPLITUDE_CEILING up, smaller fields magnified to that size.
 AMPLITUDES = ("fixed", "per_sample", "capped")
 AMPLITUDE_FLOOR = 1e-4  # normalised units: a field flatter than this is treated as this flat
-# Normalised units (1 = the train data's std). A quarter of the golden train frames are smaller
-# (frame rms quantiles 5/10/25/50%: 0.06, 0.12, 0.24, 0.46). Measured at 8 operator epochs,
-# seeds 0-2, test: at 0.25, operator nRMSE 0.0516 / 0.0509 / 0.0470 (CV 4.9%); at 0.1,
-# 0.0463 / 0.0533 / 0.0569 (CV 10%), the medians as far apart (0.035 / 0.040 / 0.039).
+# Normalised units (1 = the train data's std); 4% of the golden train frames are smaller (frame
+# rms quantiles 1/5/10/25/50%: 0.013, 0.06, 0.12, 0.24, 0.46). Operator test nRMSE at 8 epochs,
+# seeds 0-2, `mean + shape` input: 0.0404 / 0.0385 / 0.0385 (CV 2.9%) at 0.05, 0.0408 / 0.0468 /
+# 0.0422 (CV 7.2%) at 0.25.
 AMPLITUDE_CEILING = 0.05
-# ``loss_scale: amplitude`` weighs a frame by 1 / unit^2 with the unit floored here: a frame no
-# more than 100 times a large one, as 3% of the golden train frames are 10 times below the ceiling.
+# ``loss_scale: amplitude`` weighs a frame by 1 / unit^2 with the unit floored here, so no frame
+# weighs more than 100 large ones (at a 0.25 ceiling 3% of the golden train frames are smaller).
 AMPLITUDE_LOSS_FLOOR = 0.1
 
 
@@ -67,13 +70,9 @@ def amplitude_split(
 def amplitude_tokens(
     z: torch.Tensor, ceiling: float = math.inf
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Latents (B, T, D) -> tokens ``[shape, z]`` (B, T, 2D) and the unit (B, 1, 1).
-
-    ``z`` itself rides along because shapes alone slowed learning: golden config, 8 operator
-    epochs, val rollout nRMSE 0.065 / 0.063 / 0.062 with ``[shape, mean]`` tokens against
-    0.040 / 0.041 / 0.039 with the fixed amplitude; a large field's nonlinear step is a plain
-    product of ``z`` with itself, where the shape alone needs it rebuilt from ``log a``.
-    """
+    """Latents (B, T, D) -> the corrector's tokens ``[shape, z]`` (B, T, 2D) and the unit
+    (B, 1, 1). ``z`` rides along so a large field's size is not only in ``log a``; the operator
+    instead takes :func:`magnified`, which is ``z`` itself above a cap."""
     _, amplitude, shape = amplitude_split(z, ceiling)
     return torch.cat([shape, z], dim=2), amplitude
 
