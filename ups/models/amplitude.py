@@ -40,7 +40,7 @@ AMPLITUDE_FLOOR = 1e-4  # normalised units: a field flatter than this is treated
 # 0.0422 (CV 7.2%) at 0.25.
 AMPLITUDE_CEILING = 0.05
 # ``loss_scale: amplitude`` weighs a frame by 1 / unit^2 with the unit floored here, so no frame
-# weighs more than 100 large ones (at a 0.25 ceiling 3% of the golden train frames are smaller).
+# weighs more than 100 times a frame at or above the ceiling (rms below a tenth of it is floored).
 AMPLITUDE_LOSS_FLOOR = 0.1
 
 
