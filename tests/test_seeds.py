@@ -1,19 +1,12 @@
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, SMOKE_CONFIG
-from tests.seed_workers import square
+from tests.conftest import SMOKE_CONFIG
 from ups.cli import main
 from ups.config import ConfigError
-from ups.seeds import assign_devices, headline_metrics, run_in_processes, run_seeds, spread
+from ups.seeds import assign_devices, headline_metrics, run_seeds, spread
 
 
 def test_spread_matches_an_independent_computation():
@@ -119,44 +112,3 @@ def test_the_dataset_is_built_once_before_any_seed_starts(tmp_path, monkeypatch)
     overrides = [f"paths.data_cache={cache}"]
     run_seeds(SMOKE_CONFIG, [0, 1], tmp_path / "s", overrides, jobs=1)
     assert len(seen) == 2 and len(seen[0]) == 1 and seen[0][0].startswith("burgers-")
-
-
-def test_processes_return_every_result_in_order():
-    assert run_in_processes(square, [(i,) for i in range(5)], jobs=2) == [0, 1, 4, 9, 16]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")  # a zombie awaiting its reaper is dead too
-    return not (stat.is_file() and stat.read_text().split(") ")[-1].startswith("Z"))
-
-
-def _wait_until(condition, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return condition()
-
-
-def test_sigterm_to_the_runner_ends_its_worker_processes(tmp_path):
-    # A CI timeout sends SIGTERM: the seeds' workers must not go on training as orphans.
-    script = (
-        "from ups.seeds import run_in_processes\n"
-        "from tests.seed_workers import record_pid_then_sleep\n"
-        f"run_in_processes(record_pid_then_sleep, [({str(tmp_path)!r}, i) for i in range(2)], 2)\n"
-    )
-    runner = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
-    try:
-        assert _wait_until(lambda: len(list(tmp_path.glob("*.pid"))) == 2, timeout=120)
-        workers = [int(p.read_text()) for p in tmp_path.glob("*.pid")]
-        assert all(_alive(pid) for pid in workers)
-        runner.send_signal(signal.SIGTERM)
-        assert runner.wait(timeout=60) == 128 + signal.SIGTERM
-        assert _wait_until(lambda: not any(_alive(pid) for pid in workers), timeout=30)
-    finally:
-        runner.kill()

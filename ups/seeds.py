@@ -11,13 +11,8 @@ warning.
 
 from __future__ import annotations
 
-import contextlib
-import multiprocessing
-import signal
-import sys
-import threading
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +20,7 @@ import numpy as np
 
 from ups import atomic
 from ups.config import ConfigError, config_hash, load_config
+from ups.processes import run_in_processes
 from ups.repro import environment_fingerprint
 from ups.schema import UpsConfig
 
@@ -66,36 +62,6 @@ def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> dict
         train(cfg, run_dir, resume=True, progress=False)  # a killed seed continues bit for bit
     metrics = evaluate(run_dir, progress=False)  # the run's config.yaml holds the overrides
     return headline_metrics(metrics, cfg.ttc.enabled)
-
-
-def run_in_processes(fn: Callable[..., Any], args: Sequence[tuple], jobs: int) -> list[Any]:
-    """``[fn(*a) for a in args]`` in ``jobs`` worker processes, one fresh process per call.
-
-    spawn: each worker starts clean (no forked torch thread pools or open W&B handles). A
-    SIGTERM (a CI timeout, ``kill``) or Ctrl-C to this process terminates the workers as well,
-    so no orphaned seed goes on training.
-    """
-    context = multiprocessing.get_context("spawn")
-    with _sigterm_raises(), context.Pool(jobs, maxtasksperchild=1) as pool:
-        return pool.starmap(fn, args)
-
-
-@contextlib.contextmanager
-def _sigterm_raises() -> Iterator[None]:
-    """Within the block, SIGTERM raises SystemExit(143) in the main thread, so enclosing
-    ``with`` blocks unwind (and a Pool terminates its workers) instead of the process vanishing."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def exit_on_sigterm(signum, frame):
-        sys.exit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, exit_on_sigterm)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def normalize_device(name: str) -> str:

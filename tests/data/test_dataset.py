@@ -15,6 +15,7 @@ from ups.data.dataset import (
     build_dataset,
     dataset_dir,
     dataset_id,
+    generate,
     get_dataset,
     load_dataset,
 )
@@ -93,6 +94,16 @@ def test_same_config_same_bytes_across_processes(tmp_path, smoke_cache):
     cached = np.load(dataset_dir(SMOKE, smoke_cache) / DATA_FILE)
     for name in SPLITS:
         assert np.array_equal(fresh[name], cached[name])
+
+
+def test_solving_in_worker_processes_gives_the_same_bytes():
+    # Three chunks on two workers, against one process: a chunk's solution is its own.
+    chunked = load_config(SMOKE_CONFIG, ["data.solver_chunk=16"]).data
+    alone, meta_alone = generate(chunked, progress=False, jobs=1)
+    pooled, meta_pooled = generate(chunked, progress=False, jobs=2)
+    for name in SPLITS:
+        assert np.array_equal(pooled[name], alone[name])
+    assert meta_pooled == meta_alone
 
 
 def test_other_seed_gives_other_dataset_identity():

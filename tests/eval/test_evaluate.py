@@ -3,6 +3,7 @@ bounds on the same candidates, per-trajectory selection, and what it refuses."""
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from ups.cli import main
 from ups.eval.evaluate import evaluate
 from ups.eval.metrics import SUITE_KEYS
-from ups.eval.modes import MODES
+from ups.eval.modes import MODES, projection
 from ups.train.checkpoint import CheckpointMismatchError
 
 # The metric suite's keys (its own test pins them) plus the cost every mode reports.
@@ -78,6 +79,23 @@ def test_projection_guard_conserves_mass_exactly(evaluated):
     _, _, metrics = evaluated
     assert metrics["projection/conservation_gap"] < 1e-9
     assert metrics["corrected/conservation_gap"] > 1e-3  # the guard did real work
+    # It guards the corrected frames rather than rolling the corrector out again; its cost
+    # includes theirs.
+    cost = "seconds_per_trajectory"
+    assert metrics[f"projection/{cost}"] >= metrics[f"corrected/{cost}"]
+
+
+def test_projection_shifts_each_corrected_frame_to_the_initial_mass():
+    rng = np.random.default_rng(0)
+    u = rng.normal(size=(3, 5, 16))  # (B, S+1, X)
+    corrected = rng.normal(size=(3, 4, 16))
+    env = SimpleNamespace(frames={"corrected": corrected})
+    guarded = projection(env, u)
+    np.testing.assert_allclose(guarded.mean(axis=-1), np.repeat(u[:, :1].mean(axis=-1), 4, 1))
+    shift = corrected - guarded  # one constant per frame: the shape is untouched
+    np.testing.assert_allclose(shift, np.broadcast_to(shift[..., :1], shift.shape), atol=1e-12)
+    with pytest.raises(ValueError, match="run 'corrected' first"):
+        projection(SimpleNamespace(frames={}), u)
 
 
 def test_eval_is_deterministic(evaluated):

@@ -2,7 +2,8 @@
 
 ``u`` (B, S+1, X) holds the true physical trajectories (frame 0 is given); every mode returns
 its physical prediction of frames 1..S, (B, S, X) float64. Random draws come from the
-environment's named generators, which persist across batches.
+environment's named generators, which persist across batches. A mode in :data:`REUSES` post-
+processes the frames an earlier mode predicted for the same batch (``env.frames``).
 """
 
 from __future__ import annotations
@@ -36,12 +37,13 @@ class ModeEnv:
     generators: dict[str, torch.Generator] = field(default_factory=dict)
     choice_rng: np.random.Generator | None = None
     logs: dict[str, list[SearchLog]] = field(default_factory=dict)
+    frames: dict[str, np.ndarray] = field(default_factory=dict)  # this batch's, by mode
 
     def generator(self, stream: str, mode: str) -> torch.Generator:
         """``mode``'s generator of ``stream`` for the whole evaluation (made on first use).
 
         Each mode has its own instance seeded by the stream alone, so modes that share a stream
-        draw the same numbers (the same candidates, the same corrections).
+        draw the same numbers (random, TTC and the oracle: the same candidates).
         """
         key = f"{mode}:{stream}"
         if key not in self.generators:
@@ -76,13 +78,18 @@ def operator(env: ModeEnv, u: np.ndarray) -> np.ndarray:
 
 def corrected(env: ModeEnv, u: np.ndarray) -> np.ndarray:
     """Operator plus one sampled correction per step."""
-    return _corrected_rollout(env, u, "corrected")
+    generator = env.generator("eval/corrected", "corrected")
+    return _latent_rollout(env, u, env.surrogate.corrector(generator, env.cfg.eval.noise_scale))
 
 
 def projection(env: ModeEnv, u: np.ndarray) -> np.ndarray:
-    """The same corrected rollout with a mass guard: each frame's mean drift from ``u_0``
-    subtracted (exact, nearly free)."""
-    pred = _corrected_rollout(env, u, "projection")
+    """The corrected rollout of this batch with a mass guard: each frame's mean drift from
+    ``u_0`` subtracted (exact, nearly free)."""
+    if "corrected" not in env.frames:
+        raise ValueError(
+            "projection guards the corrected frames of the batch: run 'corrected' first"
+        )
+    pred = env.frames["corrected"]
     return pred - (pred.mean(axis=-1) - u[:, :1].mean(axis=-1))[..., None]
 
 
@@ -130,16 +137,13 @@ MODES: dict[str, Callable[[ModeEnv, np.ndarray], np.ndarray]] = {
     "oracle": oracle,
 }
 CANDIDATE_MODES = ("random", "ttc", "oracle")
+# Modes that reuse an earlier mode's frames instead of rolling out again; their cost includes it.
+REUSES = {"projection": "corrected"}
 
 
 def relative_error(c: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """``||c - truth|| / ||truth||`` over x, per row (M,): the per-frame nRMSE."""
     return np.linalg.norm(c - truth, axis=-1) / np.linalg.norm(truth, axis=-1)
-
-
-def _corrected_rollout(env: ModeEnv, u: np.ndarray, mode: str) -> np.ndarray:
-    generator = env.generator("eval/corrected", mode)
-    return _latent_rollout(env, u, env.surrogate.corrector(generator, env.cfg.eval.noise_scale))
 
 
 def _latent_rollout(env: ModeEnv, u: np.ndarray, corrector) -> np.ndarray:

@@ -55,7 +55,7 @@ class SelfAttention(nn.Module):
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         B, T, W = h.shape
         qkv = self.qkv(h).view(B, T, 3, self.heads, W // self.heads).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv[0], qkv[1], qkv[2]  # each (B, H, T, W/H)
+        q, k, v = qkv.unbind(0)  # each (B, H, T, W/H)
         att = (q @ k.transpose(-2, -1)) * (q.shape[-1] ** -0.5)  # (B, H, T, T)
         if self.position is not None:
             att = att + self.position()  # (H, T, T), broadcast over B

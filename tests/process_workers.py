@@ -1,4 +1,4 @@
-"""Worker functions for the ``ups.seeds`` process tests: spawn imports them by module name."""
+"""Worker functions for the ``ups.processes`` tests: spawn imports them by module name."""
 
 import os
 import time
