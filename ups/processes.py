@@ -2,7 +2,9 @@
 
 spawn: each worker starts clean (no forked torch thread pools or open W&B handles). A SIGTERM (a
 CI timeout, ``kill``) or Ctrl-C to this process terminates the workers as well, so no orphaned
-worker goes on computing.
+worker goes on computing. Spawned workers import the caller's main module, so a script that
+comes here (through ``run_seeds`` or by building a dataset) needs the
+``if __name__ == "__main__":`` guard.
 """
 
 from __future__ import annotations
