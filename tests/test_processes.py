@@ -12,6 +12,12 @@ from ups.processes import available_cpus, run_in_processes
 
 def test_processes_return_every_result_in_order():
     assert run_in_processes(square, [(i,) for i in range(5)], jobs=2) == [0, 1, 4, 9, 16]
+    assert run_in_processes(square, [(i,) for i in range(5)], jobs=1) == [0, 1, 4, 9, 16]
+
+
+def test_one_job_runs_in_this_process_and_more_spawn_workers():
+    assert run_in_processes(os.getpid, [(), ()], jobs=1) == [os.getpid()] * 2
+    assert os.getpid() not in run_in_processes(os.getpid, [(), ()], jobs=2)
 
 
 def _alive(pid: int) -> bool:

@@ -10,6 +10,7 @@ comes here (through ``run_seeds`` or by building a dataset) needs the
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import signal
@@ -36,16 +37,18 @@ def run_in_processes(
     fresh: bool = True,
     desc: str | None = None,
 ) -> list[Any]:
-    """``[fn(*a) for a in args]``, in order, in ``jobs`` worker processes.
+    """``[fn(*a) for a in args]``, in order, in ``jobs`` worker processes (in this process,
+    spawning none, when ``jobs`` <= 1).
 
     ``fresh``: one new process per call (a seed's whole run); otherwise the workers take call
     after call. ``desc``: label of a progress bar over the calls (none without one).
     """
+    bar = functools.partial(tqdm, total=len(args), desc=desc, disable=desc is None)
+    if jobs <= 1:
+        return list(bar(fn(*a) for a in args))
     context = multiprocessing.get_context("spawn")
-    tasks = [(fn, a) for a in args]
     with _sigterm_raises(), context.Pool(jobs, maxtasksperchild=1 if fresh else None) as pool:
-        results = pool.imap(_apply, tasks)
-        return list(tqdm(results, total=len(tasks), desc=desc, disable=desc is None))
+        return list(bar(pool.imap(_apply, [(fn, a) for a in args])))
 
 
 def _apply(task: tuple[Callable[..., Any], tuple]) -> Any:

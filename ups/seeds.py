@@ -115,8 +115,8 @@ def run_seeds(
         (str(config), [*overrides, *([f"device={d}"] if devices else [])], seed, str(out))
         for seed, d in zip(seeds, placed, strict=True)
     ]
-    in_process = jobs <= 1  # also what lets tests monkeypatch run_seed
-    results = [run_seed(*a) for a in args] if in_process else run_in_processes(run_seed, args, jobs)
+    # jobs <= 1 runs here, in this process: also what lets tests monkeypatch run_seed.
+    results = run_in_processes(run_seed, args, jobs)
     summary = {
         "config": str(config),
         "config_name": cfg.name,

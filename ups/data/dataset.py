@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ups import atomic
 from ups.config import canonical_json
@@ -152,10 +151,7 @@ def generate(
     args = [(data, u0[rows], t_out) for rows in chunks]
     jobs = min(jobs or available_cpus(), len(chunks))
     desc = "solving Burgers" if progress else None
-    if jobs > 1:
-        solved = run_in_processes(_solve_chunk, args, jobs, fresh=False, desc=desc)
-    else:
-        solved = tqdm((_solve_chunk(*a) for a in args), total=len(args), disable=desc is None)
+    solved = run_in_processes(_solve_chunk, args, jobs, fresh=False, desc=desc)
     for rows, frames in zip(chunks, solved, strict=True):
         coarse[rows] = frames
     counts = {"train": data.n_train, "val": data.n_val, "test": data.n_test}
