@@ -48,7 +48,12 @@ def run_in_processes(
         return list(bar(fn(*a) for a in args))
     context = multiprocessing.get_context("spawn")
     with _sigterm_raises(), context.Pool(jobs, maxtasksperchild=1 if fresh else None) as pool:
-        return list(bar(pool.imap(_apply, [(fn, a) for a in args])))
+        results = list(bar(pool.imap(_apply, [(fn, a) for a in args])))
+        # Let the idle workers exit by themselves: the terminate() of leaving the block would
+        # kill them mid-shutdown, which sometimes leaks a semaphore (a warning at exit).
+        pool.close()
+        pool.join()
+    return results
 
 
 def _apply(task: tuple[Callable[..., Any], tuple]) -> Any:
