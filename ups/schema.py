@@ -152,9 +152,13 @@ class OperatorStageConfig(RolloutLossConfig):
     # Each training window under a random exact symmetry of periodic Burgers (a shift by any
     # whole number of grid points, and u(x) -> -u(-x) with probability 1/2): ups/data/augment.py.
     augment: bool = False
+    # Independently initialised operators trained side by side, each on its own draw of windows;
+    # the run steps with their mean (ups/models/ensemble.py). 1 = a single operator.
+    members: int = 1
 
     def validate(self) -> None:
         super().validate()
+        require(self.members >= 1, "members", f"must be >= 1, got {self.members}")
         for key in ("latent_weight", "decoded_weight"):
             require(getattr(self, key) >= 0, key, f"must be >= 0, got {getattr(self, key)}")
         require(

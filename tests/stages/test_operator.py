@@ -53,3 +53,54 @@ def test_augmented_windows_are_symmetry_images_encoded_afresh(smoke_run):
     # Seeded by the loader stream: the same seed gives the same windows, another seed others.
     assert torch.equal(_first_batch(augmented)[1], u_aug)
     assert not torch.equal(_first_batch(augmented, seed=1)[1], u_aug)
+
+
+def _ensemble_stage(smoke_run, members: int = 2) -> OperatorStage:
+    cfg = load_config(smoke_run / "config.yaml", [f"operator.members={members}"])
+    ctx = StageContext.from_dataset(
+        cfg, load_dataset(cfg.data, cfg.paths.data_cache), RunRecord(smoke_run)
+    )
+    return OperatorStage(ctx)
+
+
+def test_ensemble_members_start_apart_and_member0_as_the_single_operator(smoke_run):
+    single, ensemble = _stage(smoke_run, False), _ensemble_stage(smoke_run, 3)
+    members = ensemble.model.members
+    first = dict(members[0].named_parameters())
+    for name, param in single.model.named_parameters():
+        assert torch.equal(param, first[name]), name
+    assert not torch.equal(next(members[1].parameters()), next(members[2].parameters()))
+    assert not torch.equal(next(members[0].parameters()), next(members[1].parameters()))
+
+
+def test_ensemble_members_draw_their_own_windows_member0_those_of_a_single_operator(smoke_run):
+    single, ensemble = _stage(smoke_run, False), _ensemble_stage(smoke_run, 3)
+    z_one, u_one = _first_batch(single)
+    z, u = _first_batch(ensemble)
+    assert z.shape == (z_one.shape[0], 3, *z_one.shape[1:])
+    assert u.shape == (u_one.shape[0], 3, *u_one.shape[1:])
+    assert torch.equal(u[:, 0], u_one) and torch.equal(z[:, 0], z_one)
+    assert not torch.equal(u[:, 1], u[:, 0]) and not torch.equal(u[:, 2], u[:, 1])
+    # Seeded by the loader stream: the same seed repeats every member's windows.
+    assert torch.equal(_first_batch(ensemble)[1], u)
+
+
+def test_ensemble_loss_is_the_members_mean_and_trains_every_member(smoke_run):
+    stage = _ensemble_stage(smoke_run, 2)
+    with torch.no_grad():  # move the zero (adaLN-Zero) layers, which block gradients at init
+        for i, p in enumerate(stage.model.parameters()):
+            p.add_(0.05 * torch.randn(p.shape, generator=torch_generator(i, "test/perturb")))
+    z, u = _first_batch(stage)
+    noise = torch_generator(0, "test/noise")
+    terms = stage.losses((z, u), noise)
+    ensemble, cfg = stage.model, stage.cfg
+    stage.cfg, each = dataclasses.replace(cfg, members=1), []
+    for m, member in enumerate(ensemble.members):
+        stage.model = member
+        each.append(stage.losses((z[:, m], u[:, m]), noise))
+    stage.model, stage.cfg = ensemble, cfg
+    for term, value in terms.items():
+        torch.testing.assert_close(value, (each[0][term] + each[1][term]) / 2)
+    sum(terms.values()).backward()
+    for name, param in ensemble.named_parameters():
+        assert param.grad is not None and param.grad.abs().sum() > 0, name

@@ -1,6 +1,7 @@
 """``ups eval``: roll every mode out on a split, in physical space, and write the results.
 
 Outputs go to ``<run>/eval/<split>/`` (``metrics.json``, ``report.md``, ``config.yaml``,
+``per_trajectory.npz``: each mode's nRMSE per trajectory (B,), whose mean is ``<mode>/nrmse``;
 ``ttc_log.npz``, PNG plots); the flat metrics are also merged into the run's ``metrics.json``
 under ``eval/<split>`` and mirrored to W&B. Keys are ``<mode>/<metric>``.
 """
@@ -21,7 +22,12 @@ from ups import atomic
 from ups.config import ConfigError, config_diff, config_hash, load_config, to_yaml
 from ups.data.dataset import get_dataset
 from ups.eval import modes as mode_fns
-from ups.eval.metrics import nrmse_per_step, rollout_metrics, ttc_improvement
+from ups.eval.metrics import (
+    nrmse_per_step,
+    nrmse_per_trajectory_step,
+    rollout_metrics,
+    ttc_improvement,
+)
 from ups.eval.plots import plot_error_curves, plot_spacetime
 from ups.eval.report import markdown_report
 from ups.eval.surrogate import Surrogate
@@ -33,6 +39,8 @@ from ups.repro import seed_everything
 from ups.schema import UpsConfig
 from ups.stages.context import StageContext
 from ups.tracking import WandbMirror
+
+PER_TRAJECTORY_FILE = "per_trajectory.npz"
 
 
 def evaluate(
@@ -163,6 +171,10 @@ def _write_outputs(out: Path, cfg, metrics, preds, truth, logs) -> None:
     atomic.write_text(out / "config.yaml", to_yaml(cfg))
     atomic.write_json(out / "metrics.json", {**metrics, "config_hash": config_hash(cfg)})
     curves = {name: nrmse_per_step(p, truth[:, 1:]) for name, p in preds.items()}
+    per_trajectory = {
+        name: nrmse_per_trajectory_step(p, truth[:, 1:]).mean(axis=1) for name, p in preds.items()
+    }
+    atomic.write_npz(out / PER_TRAJECTORY_FILE, per_trajectory)
     ttc_steps = search_summary(logs["ttc"], per_step=True) if "ttc" in logs else ()
     atomic.write_text(out / "report.md", markdown_report(cfg, metrics, curves, ttc_steps))
     plot_error_curves(out / "nrmse_vs_step.png", curves, dt=cfg.data.dt)

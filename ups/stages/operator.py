@@ -5,7 +5,9 @@ steps from the encoded start frame. Loss terms (each present only when its weigh
 one-step and rollout (steps 2..horizon), each in latent space (against the encoded truth) and in
 decoded space (against the true grid frames). With ``augment``, each window is first moved by
 a random exact symmetry of periodic Burgers (shift, reflection) and encoded afresh.
-Selection: val rollout nRMSE from frame 0.
+With ``members`` > 1 the operator is a :class:`~ups.models.ensemble.MeanEnsemble`: each member
+draws its own windows (its own shuffle and symmetries) and unrolls its own predictions, and the
+loss terms are the members' mean. Selection: val rollout nRMSE of the ensemble from frame 0.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import nn
 
 from ups.data.augment import random_symmetry
 from ups.models.amplitude import amplitude_ceiling, amplitude_loss_weights
+from ups.models.ensemble import MeanEnsemble
 from ups.models.operator import LatentOperator
 from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import (
@@ -31,8 +34,14 @@ from ups.stages.context import (
 NAME = "operator"
 
 
-def build_operator(ctx: StageContext) -> LatentOperator:
-    return ctx.latent_model(LatentOperator, ctx.cfg.operator.model, NAME)
+def build_operator(ctx: StageContext) -> LatentOperator | MeanEnsemble:
+    """A fresh operator; with ``members`` > 1 an ensemble whose member 0 is initialised as the
+    single operator would be and member m from its own stream."""
+    cfg = ctx.cfg.operator
+    if cfg.members == 1:
+        return ctx.latent_model(LatentOperator, cfg.model, NAME)
+    names = [NAME, *(f"{NAME}/member{m}" for m in range(1, cfg.members))]
+    return MeanEnsemble([ctx.latent_model(LatentOperator, cfg.model, n) for n in names])
 
 
 def load_operator(ctx: StageContext) -> LatentOperator:
@@ -57,6 +66,21 @@ class OperatorStage:
         return n_batches(len(self.windows), self.train_cfg.batch_size)
 
     def batches(self, generator: torch.Generator):
+        """Latents (B, H+1, tokens, D) and grid frames (B, H+1, X) of B windows; with members,
+        (B, M, H+1, tokens, D) and (B, M, H+1, X), column m member m's own windows."""
+        if self.cfg.members == 1:
+            yield from self._member_batches(generator)
+            return
+        # Member 0 keeps the loader stream (its windows are a single operator's); member m > 0
+        # gets a stream seeded from a copy of the loader's state, so a resumed epoch repeats.
+        fork = torch.Generator().set_state(generator.get_state())
+        seeds = torch.randint(2**62, (self.cfg.members - 1,), generator=fork).tolist()
+        streams = [generator, *(torch.Generator().manual_seed(s) for s in seeds)]
+        for parts in zip(*(self._member_batches(g) for g in streams), strict=True):
+            z, u = zip(*parts, strict=True)
+            yield torch.stack(z, dim=1), torch.stack(u, dim=1)
+
+    def _member_batches(self, generator: torch.Generator):
         batch_size = self.train_cfg.batch_size
         for traj, frames in window_batches(self.windows, self.horizon, batch_size, generator):
             u = self.ctx.train[traj, frames]  # (B, H+1, X), normalised
@@ -69,14 +93,16 @@ class OperatorStage:
             yield self.ctx.encode(self.autoencoder, u), u
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        """batch: latents (B, H+1, tokens, D) and grid frames (B, H+1, X) of one window each."""
+        """batch: as :meth:`batches` yields. With members, every term is the members' mean."""
         z_true, u_true = batch
         cond = self.ctx.cond(len(z_true))
-        z, preds = z_true[:, 0], []
+        z, preds = z_true[..., 0, :, :], []  # (B, [M,] tokens, D)
         for _ in range(self.horizon):
             z = self.model(z if self.cfg.unroll_gradient else z.detach(), cond)
             preds.append(z)
-        z_pred = torch.stack(preds, dim=1)  # (B, H, tokens, D)
+        z_pred = torch.stack(preds, dim=-3)  # (B, [M,] H, tokens, D)
+        if self.cfg.members > 1:  # each member's windows become rows of their own
+            z_pred, z_true, u_true = (t.flatten(0, 1) for t in (z_pred, z_true, u_true))
         weights = self._frame_weights(z_true[:, 1:], u_true[:, 1:])  # (B, H) or None
         terms = {}
         spans = {"one_step": (slice(0, 1), self.cfg.one_step_weight)}
@@ -108,7 +134,13 @@ class OperatorStage:
         z = self.ctx.encode(self.autoencoder, self.ctx.val)
         one_step = model(z[:, :-1].flatten(0, 1), self.ctx.cond(z[:, :-1].flatten(0, 1).shape[0]))
         loss = float(F.mse_loss(one_step, z[:, 1:].flatten(0, 1)))
-        return {"loss": loss, **metrics, "score": metrics["rollout_nrmse"]}
+        members = {  # how far each member alone is from the ensemble's score
+            f"member{m}_rollout_nrmse": self.ctx.val_rollout(self.autoencoder, member)[
+                "rollout_nrmse"
+            ]
+            for m, member in enumerate(getattr(model, "members", ()))
+        }
+        return {"loss": loss, **metrics, **members, "score": metrics["rollout_nrmse"]}
 
     def extra_state(self) -> dict[str, Any]:
         return {}
