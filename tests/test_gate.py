@@ -1,34 +1,56 @@
-"""The gate's rules on hand-made summaries, and on real smoke runs broken on purpose."""
+"""The gate's rules on hand-made summaries, its golden file's validation, and real smoke runs
+broken on purpose."""
 
-import copy
 import json
+import math
 import shutil
+from dataclasses import replace
 
+import numpy as np
 import pytest
-import torch
+import scipy.stats
 
 from tests.conftest import SMOKE_CONFIG
 from ups import gate
 from ups.cli import main
-from ups.seeds import run_seeds, spread
+from ups.golden import DEFAULT_TOLERANCE, Golden, GoldenFileError, load_golden
+from ups.seeds import run_seeds
+from ups.summary import SeedResult, SeedsSummary
 
-ENV = {"python": "3.11", "torch": "2.13.0", "numpy": "2", "cpu": "x", "threads": 1}
+ENV = {
+    "python": "3.11",
+    "torch": "2.13.0",
+    "numpy": "2",
+    "cpu": "x",
+    "device": "cpu",
+    "gpu": None,
+    "threads": 1,
+}
+OTHER_ENV = {**ENV, "cpu": "y"}  # another machine: exact reproduction is not asked
+# Per-trajectory shape of every seed's errors (mean 1): each seed's values are its mean times it.
+PATTERN = np.linspace(0.5, 1.5, 41)
 
 
-def summary(nrmse, gap, env=ENV, config_hash="abc"):
-    per_seed = {
-        str(s): {"nrmse": n, "conservation_gap": g}
+def summary(nrmse, gap, env=ENV, config_hash="abc", wobble=0.0):
+    """A summary whose seed s has headline ``nrmse[s]`` and ``gap[s]``; ``wobble`` adds
+    alternating per-trajectory noise (mean zero) of that relative size."""
+    noise = wobble * np.where(np.arange(len(PATTERN)) % 2 == 0, 1.0, -1.0)
+    results = {
+        s: SeedResult(
+            {"nrmse": float(np.mean(n * (PATTERN + noise))), "conservation_gap": g},
+            {"nrmse": (n * (PATTERN + noise)).tolist(), "conservation_gap": (g * PATTERN).tolist()},
+        )
         for s, (n, g) in enumerate(zip(nrmse, gap, strict=True))
     }
-    return {
-        "config": "c.yaml",
-        "config_name": "toy",
-        "config_hash": config_hash,
-        "seeds": list(range(len(nrmse))),
-        "environment": env,
-        "per_seed": per_seed,
-        "stats": spread(per_seed),
-    }
+    return SeedsSummary.of_results(
+        results,
+        config="c.yaml",
+        config_name="toy",
+        config_hash=config_hash,
+        environment=env,
+        commit="c0ffee",
+        date="2026-12-01",
+    )
 
 
 @pytest.fixture
@@ -38,43 +60,77 @@ def golden(tmp_path):
     return path, gate.update_baseline(path, base, previous=None)
 
 
-def _failed(checks):
-    return {(c.rule, c.metric) for c in checks if not c.passed}
+def _failed(verdict):
+    return {(c.rule, c.metric) for c in verdict.failed}
 
 
-def test_baseline_file_holds_thresholds_tolerance_baseline_and_provenance(golden):
+def test_baseline_file_holds_thresholds_tolerance_and_one_entry_per_environment(golden):
     path, written = golden
     on_disk = json.loads(path.read_text())
-    assert on_disk == written
+    assert on_disk["format"] == 2 and on_disk["config_hash"] == "abc"
     assert on_disk["thresholds"] == {"nrmse": 0.085, "conservation_gap": 2.0, "nrmse_cv_pct": 5.0}
-    assert on_disk["tolerance"] == {"std_multiple": 3.0, "relative": 0.1}
-    assert on_disk["baseline"]["stats"]["nrmse"]["mean"] == pytest.approx(0.051)
-    prov = on_disk["provenance"]
-    assert prov["seeds"] == [0, 1, 2] and prov["config_hash"] == "abc" and prov["date"]
-    assert prov["versions"]["torch"] == torch.__version__
+    assert on_disk["tolerance"] == {
+        "alpha": 0.01,
+        "seed_cv_pct": {"nrmse": 4.64, "conservation_gap": 8.12},
+    }
+    (entry,) = on_disk["baselines"]
+    assert entry["environment"] == ENV  # the seeds' own fingerprint, threads included
+    assert entry["seeds"] == [0, 1, 2]
+    assert entry["stats"]["nrmse"]["mean"] == pytest.approx(0.051)
+    assert entry["provenance"] == {"commit": "c0ffee", "date": "2026-12-01", "devices": {}}
+    assert len(entry["per_trajectory"]["2"]["nrmse"]) == len(PATTERN)
+    assert load_golden(path) == written
 
 
 def test_the_same_numbers_pass_every_rule(golden):
     _, base = golden
-    checks = gate.check(summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2]), base)
-    assert not _failed(checks)
-    assert {c.rule for c in checks} == {"threshold", "regression", "reproducibility"}
+    verdict = gate.check(summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2]), base)
+    assert verdict.passed
+    rules = {c.rule for c in verdict.checks}
+    assert rules == {"threshold", "completeness", "reproducibility", "regression"}
+    assert sum(c.rule == "reproducibility" for c in verdict.checks) == 6  # 3 seeds x 2 metrics
 
 
-def test_regression_tolerance_is_max_of_3_std_and_10_percent(golden):
+def test_regression_limit_is_a_one_sided_normal_bound_on_the_larger_standard_error(golden):
     _, base = golden
-    other_env = {**ENV, "cpu": "y"}  # another machine: exact reproduction is not asked
-    # Baseline nRMSE 0.051 +- 0.001: 3 std = 0.003 < 10% = 0.0051, so the limit is 0.0561.
-    ok = gate.check(summary([0.055, 0.056, 0.0555], [1.0, 1.1, 1.2], other_env), base)
-    assert not _failed(ok)
-    bad = gate.check(summary([0.057, 0.0575, 0.058], [1.0, 1.1, 1.2], other_env), base)
-    assert _failed(bad) == {("regression", "nrmse mean")}
+    new = summary([0.053, 0.054, 0.055], [1.0, 1.1, 1.2], OTHER_ENV)
+    limit = next(c.limit for c in gate.check(new, base).checks if c.metric == "nrmse mean")
+    # Independently: the recipe's measured spread of seed means (4.64% of the mean) over 3 + 3
+    # seeds is the larger SE here, since every trajectory moved by the same factor.
+    mean = np.mean([0.050, 0.051, 0.052])
+    expected = mean + scipy.stats.norm.ppf(0.99) * 0.0464 * mean * math.sqrt(2 / 3)
+    assert limit == pytest.approx(expected, rel=1e-9)
+
+
+def test_off_environment_a_shift_within_chance_passes_and_a_larger_one_fails(golden):
+    _, base = golden
+    near = gate.check(summary([0.053, 0.054, 0.055], [1.0, 1.1, 1.2], OTHER_ENV), base)
+    assert near.passed  # +6%: within what three seeds of a recipe with a 4.6% spread can show
+    far = gate.check(summary([0.060, 0.061, 0.062], [1.0, 1.1, 1.2], OTHER_ENV), base)
+    assert _failed(far) == {("regression", "nrmse mean")}
+
+
+def test_per_trajectory_noise_widens_the_limit_when_it_is_the_larger(golden):
+    _, base = golden
+    quiet = gate.regression_limit(*_sides(summary([0.051] * 3, [1.0] * 3, wobble=0.0), base))
+    noisy = gate.regression_limit(*_sides(summary([0.051] * 3, [1.0] * 3, wobble=0.4), base))
+    assert noisy > quiet
+
+
+def _sides(new, base):
+    golden_entry = base.baselines[0]
+    return (
+        gate._series(new.per_seed, new.per_trajectory, "nrmse"),
+        gate._series(golden_entry.per_seed, golden_entry.per_trajectory, "nrmse"),
+        0.01,
+        0.0464,
+    )
 
 
 def test_thresholds_fail_naming_seed_and_cv(golden):
     _, base = golden
-    checks = gate.check(summary([0.05, 0.09, 0.05], [1.0, 2.5, 1.2], {**ENV, "cpu": "y"}), base)
-    failed = _failed(checks)
+    verdict = gate.check(summary([0.05, 0.09, 0.05], [1.0, 2.5, 1.2], OTHER_ENV), base)
+    failed = _failed(verdict)
     assert ("threshold", "nrmse (seed 1)") in failed
     assert ("threshold", "conservation_gap (seed 1)") in failed
     assert ("threshold", "nrmse CV % across seeds") in failed
@@ -82,21 +138,71 @@ def test_thresholds_fail_naming_seed_and_cv(golden):
 
 def test_same_environment_demands_exact_reproduction(golden):
     _, base = golden
-    checks = gate.check(summary([0.050, 0.0510001, 0.052], [1.0, 1.1, 1.2]), base)
-    assert _failed(checks) == {("reproducibility", "nrmse (seed 1) vs baseline")}
+    s = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2])
+    s.per_seed["1"]["nrmse"] += 1e-7
+    assert ("reproducibility", "nrmse (seed 1) vs baseline") in _failed(gate.check(s, base))
+
+
+def test_another_environment_skips_reproduction_saying_why_and_names_the_entry_used(golden):
+    _, base = golden
+    verdict = gate.check(summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2], OTHER_ENV), base)
+    assert verdict.passed and not any(c.rule == "reproducibility" for c in verdict.checks)
+    assert verdict.skipped == {"reproducibility": "environment differs: cpu y vs x"}
+    table = verdict.markdown()
+    assert "- reproducibility: skipped, environment differs: cpu y vs x" in table
+    assert "no baseline for this environment (cpu y, 1 thread(s), torch 2.13.0)" in table
+    assert "nearest entry (cpu x, 1 thread(s), torch 2.13.0)" in table
+
+
+def test_update_adds_an_entry_per_environment_and_replaces_only_its_own(golden):
+    path, base = golden
+    other = gate.update_baseline(path, summary([0.06, 0.061, 0.062], [1.0] * 3, OTHER_ENV), base)
+    assert [b.environment["cpu"] for b in other.baselines] == ["x", "y"]
+    again = gate.update_baseline(path, summary([0.07, 0.071, 0.072], [1.0] * 3, OTHER_ENV), other)
+    assert [b.environment["cpu"] for b in again.baselines] == ["x", "y"]
+    assert again.baselines[0] == base.baselines[0]
+    assert again.baselines[1].per_seed["0"]["nrmse"] == pytest.approx(0.07)
+    # Each environment is judged against its own entry: y's numbers reproduce y's exactly.
+    verdict = gate.check(summary([0.07, 0.071, 0.072], [1.0] * 3, OTHER_ENV), load_golden(path))
+    assert verdict.passed and any(c.rule == "reproducibility" for c in verdict.checks)
+    assert gate.check(summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2]), again).passed
+
+
+def test_nearest_entry_is_the_one_sharing_most_of_the_fingerprint(golden):
+    path, base = golden
+    far = {**ENV, "cpu": "z", "torch": "9", "numpy": "9"}
+    both = gate.update_baseline(path, summary([0.08, 0.081, 0.082], [1.0] * 3, far), base)
+    entry, exact = both.entry_for({**ENV, "cpu": "w"})
+    assert not exact and entry.environment["cpu"] == "x"
 
 
 def test_another_config_is_reported_not_compared(golden):
     _, base = golden
-    checks = gate.check(summary([0.05] * 3, [1.0] * 3, config_hash="zzz"), base)
-    assert ("identity", "config_hash differs from the golden's") in _failed(checks)
-    assert not any(c.rule == "regression" for c in checks)
+    verdict = gate.check(summary([0.05] * 3, [1.0] * 3, config_hash="zzz"), base)
+    assert ("identity", "config_hash differs from the golden's") in _failed(verdict)
+    assert not any(c.rule == "regression" for c in verdict.checks)
+    assert verdict.skipped["regression"] == "the config differs from the golden's"
+
+
+def test_fewer_seeds_than_the_baseline_fail_naming_the_missing_ones(golden):
+    _, base = golden
+    two = summary([0.050, 0.051], [1.0, 1.1])
+    (check,) = [c for c in gate.check(two, base).checks if c.rule == "completeness"]
+    assert not check.passed and check.metric == "missing: seed 2"
+
+
+def test_a_metric_missing_from_a_seed_fails_completeness(golden):
+    _, base = golden
+    s = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2])
+    del s.per_seed["1"]["conservation_gap"]
+    failed = _failed(gate.check(s, base))
+    assert ("completeness", "missing: conservation_gap (seed 1)") in failed
 
 
 def test_markdown_table_names_rule_value_limit_and_verdict(golden):
     _, base = golden
     s = summary([0.05, 0.09, 0.05], [1.0, 1.1, 1.2])
-    table = gate.markdown_table(gate.check(s, base), s)
+    table = gate.check(s, base).markdown()
     assert "FAILED" in table and "| threshold | nrmse (seed 1) | 0.09 | 0.085 |" in table
     assert "| nrmse | 0.05 | 0.09 | 0.05 |" in table
 
@@ -109,7 +215,7 @@ def test_update_refuses_seeds_that_fail_a_threshold(tmp_path, capsys):
     assert not (tmp_path / "toy.json").exists()
 
     summary_file = tmp_path / "seeds.json"
-    summary_file.write_text(json.dumps(spread_out))
+    spread_out.write(summary_file)
     args = ["gate", str(SMOKE_CONFIG), "--summary", str(summary_file), "--update"]
     assert main([*args, "--golden-dir", str(tmp_path)]) == 2
     assert "not written: the seeds fail nrmse CV" in capsys.readouterr().err
@@ -119,6 +225,128 @@ def test_update_refuses_seeds_that_fail_a_threshold(tmp_path, capsys):
 def test_missing_golden_fails_with_the_update_command(tmp_path, capsys):
     assert main(["gate", str(SMOKE_CONFIG), "--golden-dir", str(tmp_path)]) == 2
     assert "ups gate CONFIG --update" in capsys.readouterr().err
+
+
+# --- a tampered golden file: exit 2, naming the file and the key ----------------------------
+
+
+def _tampered(golden, tmp_path, edit):
+    path, _ = golden
+    data = json.loads(path.read_text())
+    data = edit(data)
+    target = tmp_path / "golden" / "burgers_smoke.json"
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(data if isinstance(data, str) else json.dumps(data))
+    return target
+
+
+def _drop(keys):
+    def edit(data):
+        node = data
+        for key in keys[:-1]:
+            node = node[key]
+        del node[keys[-1]]
+        return data
+
+    return edit
+
+
+def _set(keys, value):
+    def edit(data):
+        node = data
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+        return data
+
+    return edit
+
+
+TAMPERED = {
+    "a seed's baseline": (
+        _drop(["baselines", 0, "per_seed", "0"]),
+        r"baselines\[0\]\.per_seed: missing key\(s\) \['0'\]",
+    ),
+    "one seed's nrmse": (
+        _drop(["baselines", 0, "per_seed", "1", "nrmse"]),
+        r"per_seed\.1: missing key\(s\) \['nrmse'\]",
+    ),
+    "the environment": (
+        _drop(["baselines", 0, "environment"]),
+        r"baselines\[0\]: missing key\(s\) \['environment'\]",
+    ),
+    "a fingerprint field": (
+        _drop(["baselines", 0, "environment", "cpu"]),
+        r"environment: missing key\(s\) \['cpu'\]",
+    ),
+    "a trajectory series": (
+        _drop(["baselines", 0, "per_trajectory", "2", "nrmse"]),
+        r"per_trajectory\.2: missing key",
+    ),
+    "invalid JSON": (lambda d: "{not json", r"is not readable JSON"),
+    "a list": (lambda d: [d], r"must be a JSON object, got list"),
+    "a top-level key": (_drop(["thresholds"]), r"missing key\(s\) \['thresholds'\]"),
+    "a threshold 'abc'": (
+        _set(["thresholds", "nrmse"], "abc"),
+        r"thresholds\.nrmse: must be a finite number, got 'abc'",
+    ),
+    "a threshold null": (
+        _set(["thresholds", "conservation_gap"], None),
+        r"thresholds\.conservation_gap: must be a finite number, got None",
+    ),
+    "a hand-edited number": (
+        _set(["baselines", 0, "per_seed", "0", "nrmse"], 0.01),
+        r"baselines\[0\]\.stats: disagrees with per_seed",
+    ),
+    "the old format": (_drop(["format"]), r"missing key\(s\) \['format'\]"),
+    "no baselines": (_set(["baselines"], []), r"baselines: must be a non-empty list"),
+    "no measured spread": (_drop(["tolerance", "seed_cv_pct"]), r"tolerance: missing key"),
+}
+
+
+@pytest.mark.parametrize("case", list(TAMPERED))
+def test_a_tampered_golden_file_is_exit_2_naming_file_and_key(golden, tmp_path, capsys, case):
+    edit, message = TAMPERED[case]
+    target = _tampered(golden, tmp_path, edit)
+    with pytest.raises(GoldenFileError, match=message):
+        load_golden(target)
+    summary_file = tmp_path / "seeds.json"
+    summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2]).write(summary_file)
+    args = ["gate", str(SMOKE_CONFIG), "--summary", str(summary_file)]
+    assert main([*args, "--golden-dir", str(target.parent)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("content", ["{", "[]", '{"config": "c"}'])
+def test_a_broken_summary_is_exit_2_naming_the_file(golden, tmp_path, capsys, content):
+    path, _ = golden
+    shutil.copy(path, tmp_path / "burgers_smoke.json")
+    (tmp_path / "seeds.json").write_text(content)
+    args = ["gate", str(SMOKE_CONFIG), "--summary", str(tmp_path / "seeds.json")]
+    assert main([*args, "--golden-dir", str(tmp_path)]) == 2
+    assert str(tmp_path / "seeds.json") in capsys.readouterr().err
+
+
+def test_the_importable_gate_returns_the_verdict_the_cli_prints(golden, tmp_path, capsys):
+    path, _ = golden
+    golden_dir = tmp_path / "g"
+    golden_dir.mkdir()
+    shutil.copy(path, golden_dir / "burgers_smoke.json")
+    summary_file = tmp_path / "seeds.json"
+    summary([0.05, 0.09, 0.05], [1.0, 1.1, 1.2]).write(summary_file)
+    verdict = gate.run(SMOKE_CONFIG, summary=summary_file, golden_dir=golden_dir)
+    assert not verdict.passed
+    args = [
+        "gate",
+        str(SMOKE_CONFIG),
+        "--summary",
+        str(summary_file),
+        "--golden-dir",
+        str(golden_dir),
+    ]
+    assert main(args) == 1
+    assert verdict.markdown() in capsys.readouterr().out
 
 
 # --- real smoke runs -------------------------------------------------------------------------
@@ -131,28 +359,32 @@ def smoke_baseline(smoke_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("gate")
     overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
     base = run_seeds(SMOKE_CONFIG, [0], root / "seeds", overrides)
-    smoke = {
-        "thresholds": {"nrmse": 10.0, "conservation_gap": 100.0, "nrmse_cv_pct": 5.0},
-        "tolerance": gate.DEFAULT_TOLERANCE,
-    }
-    golden = gate.update_baseline(root / "burgers_smoke.json", base, previous=smoke)
-    return root, overrides, golden
+    path = root / "burgers_smoke.json"
+    thresholds = {"nrmse": 10.0, "conservation_gap": 100.0, "nrmse_cv_pct": 5.0}
+    smoke = Golden(path, base.config, base.config_hash, thresholds, DEFAULT_TOLERANCE, [])
+    return root, overrides, gate.update_baseline(path, base, previous=smoke)
 
 
-def _rerun(smoke_baseline, tmp_path, retrain=False):
+def _rerun(smoke_baseline, tmp_path, retrain=False, env=None):
     root, overrides, golden = smoke_baseline
     out = tmp_path / "seeds"
     if not retrain:  # reuse the trained seed: only evaluation runs again
         shutil.copytree(root / "seeds", out)
         (out / "seed0" / "metrics.json").unlink()
-    return gate.check(run_seeds(SMOKE_CONFIG, [0], out, overrides), copy.deepcopy(golden))
+    judged = run_seeds(SMOKE_CONFIG, [0], out, overrides)
+    if env is not None:
+        judged = replace(judged, environment={**judged.environment, **env})
+    return gate.check(judged, golden)
 
 
 def test_unbroken_rerun_passes(smoke_baseline, tmp_path):
-    assert not _failed(_rerun(smoke_baseline, tmp_path))
+    verdict = _rerun(smoke_baseline, tmp_path)
+    assert verdict.passed and any(c.rule == "reproducibility" for c in verdict.checks)
 
 
 def test_gate_catches_a_zeroed_corrector(smoke_baseline, tmp_path, monkeypatch):
+    import torch
+
     from ups.eval.surrogate import Surrogate
 
     load = Surrogate.load.__func__
@@ -163,7 +395,8 @@ def test_gate_catches_a_zeroed_corrector(smoke_baseline, tmp_path, monkeypatch):
         return surrogate
 
     monkeypatch.setattr(Surrogate, "load", classmethod(zero_corrector))
-    assert ("regression", "nrmse mean") in _failed(_rerun(smoke_baseline, tmp_path))
+    failed = _failed(_rerun(smoke_baseline, tmp_path))
+    assert ("reproducibility", "nrmse (seed 0) vs baseline") in failed
 
 
 def test_gate_catches_a_random_encoder(smoke_baseline, tmp_path, monkeypatch):
@@ -171,7 +404,9 @@ def test_gate_catches_a_random_encoder(smoke_baseline, tmp_path, monkeypatch):
     from ups.stages.autoencoder import build_autoencoder
 
     monkeypatch.setattr(surrogate_module, "load_autoencoder", build_autoencoder)  # untrained
-    assert ("regression", "nrmse mean") in _failed(_rerun(smoke_baseline, tmp_path))
+    assert ("regression", "nrmse mean") in _failed(_rerun(smoke_baseline, tmp_path / "on"))
+    off = _rerun(smoke_baseline, tmp_path / "off", env={"cpu": "another"})
+    assert ("regression", "nrmse mean") in _failed(off) and "reproducibility" in off.skipped
 
 
 def test_gate_catches_a_dropped_seed(smoke_baseline, tmp_path, monkeypatch):

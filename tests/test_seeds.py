@@ -6,7 +6,8 @@ import pytest
 from tests.conftest import SMOKE_CONFIG
 from ups.cli import main
 from ups.config import ConfigError
-from ups.seeds import assign_devices, headline_metrics, run_seeds, spread
+from ups.seeds import assign_devices, headline_metrics, run_seeds
+from ups.summary import SeedResult, spread
 
 
 def test_spread_matches_an_independent_computation():
@@ -86,7 +87,7 @@ def test_cli_seeds_on_absent_gpus_run_as_cpu_processes(smoke_cache, tmp_path, mo
 
     def fake_run_seed(config, overrides, seed, out):
         calls.append((seed, overrides[-1]))
-        return {"nrmse": 1.0 + seed, "conservation_gap": 0.5}
+        return SeedResult({"nrmse": 1.0 + seed, "conservation_gap": 0.5})
 
     monkeypatch.setattr("ups.seeds.run_seed", fake_run_seed)
     monkeypatch.setattr("ups.seeds._cuda_count", lambda: 0)  # this machine: no CUDA
@@ -106,7 +107,7 @@ def test_the_dataset_is_built_once_before_any_seed_starts(tmp_path, monkeypatch)
 
     def fake_run_seed(config, overrides, seed, out):
         seen.append(sorted(p.name for p in cache.iterdir()))
-        return {"nrmse": 1.0, "conservation_gap": 0.5}
+        return SeedResult({"nrmse": 1.0, "conservation_gap": 0.5})
 
     monkeypatch.setattr("ups.seeds.run_seed", fake_run_seed)
     overrides = [f"paths.data_cache={cache}"]

@@ -1,8 +1,8 @@
 """``ups seeds``: train and evaluate one run per seed, then summarise the spread.
 
 Each seed is a full run (``ups train`` then ``ups eval`` on the config's split) in
-``<out>/seed<N>/``; the summary (``<out>/seeds.json``) holds each seed's headline metrics and,
-per metric, mean, standard deviation (ddof = 1) and coefficient of variation in percent.
+``<out>/seed<N>/``; the summary (``<out>/seeds.json``, :class:`ups.summary.SeedsSummary`) holds
+each seed's headline metrics and their per-trajectory terms, and per metric the spread.
 
 ``devices`` places the seeds round-robin on several GPUs (each worker process gets its own
 ``device=`` override); a CUDA device this machine lacks falls back to a CPU process, with a
@@ -11,6 +11,7 @@ warning.
 
 from __future__ import annotations
 
+import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,13 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ups import atomic
 from ups.config import ConfigError, config_hash, load_config
 from ups.processes import run_in_processes
 from ups.repro import environment_fingerprint
 from ups.schema import UpsConfig
-
-SUMMARY_FILE = "seeds.json"
+from ups.summary import SUMMARY_FILE, TRAJECTORY_METRICS, SeedResult, SeedsSummary
 
 
 def headline_mode(ttc_enabled: bool) -> str:
@@ -49,9 +48,10 @@ def headline_metrics(eval_metrics: dict[str, Any], ttc_enabled: bool) -> dict[st
     return out
 
 
-def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> dict[str, float]:
-    """Train and evaluate ``config`` at ``seed`` into ``<out>/seed<seed>``; headline metrics."""
-    from ups.eval.evaluate import evaluate  # torch-heavy: imported in the worker
+def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> SeedResult:
+    """Train and evaluate ``config`` at ``seed`` into ``<out>/seed<seed>``: its headline
+    metrics and their per-trajectory terms."""
+    from ups.eval.evaluate import PER_TRAJECTORY_FILE, evaluate  # torch-heavy: in the worker
     from ups.pipeline import train
 
     run_dir = Path(out) / f"seed{seed}"
@@ -61,7 +61,15 @@ def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> dict
     elif any(not (run_dir / "checkpoints" / f"{s}.pt").is_file() for s in cfg.stages):
         train(cfg, run_dir, resume=True, progress=False)  # a killed seed continues bit for bit
     metrics = evaluate(run_dir, progress=False)  # the run's config.yaml holds the overrides
-    return headline_metrics(metrics, cfg.ttc.enabled)
+    mode = headline_mode(cfg.ttc.enabled)
+    with np.load(run_dir / "eval" / cfg.eval.split / PER_TRAJECTORY_FILE) as arrays:
+        per_trajectory = {m: arrays[f"{mode}/{m}"].tolist() for m in TRAJECTORY_METRICS}
+    return SeedResult(headline_metrics(metrics, cfg.ttc.enabled), per_trajectory)
+
+
+def default_out(runs: str | Path, config_name: str, hash_: str) -> Path:
+    """Where the seed runs of a config go unless told: ``<runs>/seeds-<name>-<hash[:8]>``."""
+    return Path(runs) / f"seeds-{config_name}-{hash_[:8]}"
 
 
 def normalize_device(name: str) -> str:
@@ -98,7 +106,7 @@ def run_seeds(
     overrides: Sequence[str] = (),
     jobs: int = 1,
     devices: Sequence[str] | None = None,
-) -> dict[str, Any]:
+) -> SeedsSummary:
     """Run every seed (``jobs`` processes at once; on ``devices`` round-robin if given) and
     write ``<out>/seeds.json``."""
     cfg = load_config(config, overrides)
@@ -117,18 +125,18 @@ def run_seeds(
     ]
     # jobs <= 1 runs here, in this process: also what lets tests monkeypatch run_seed.
     results = run_in_processes(run_seed, args, jobs)
-    summary = {
-        "config": str(config),
-        "config_name": cfg.name,
-        "config_hash": config_hash(cfg),
-        "overrides": list(overrides),
-        "seeds": list(seeds),
-        "devices": {str(s): d for s, d in zip(seeds, placed, strict=True)},
-        "environment": result_environment(cfg),
-        "per_seed": {str(s): r for s, r in zip(seeds, results, strict=True)},
-        "stats": spread({str(s): r for s, r in zip(seeds, results, strict=True)}),
-    }
-    atomic.write_json(out / SUMMARY_FILE, summary)
+    summary = SeedsSummary.of_results(
+        dict(zip(seeds, results, strict=True)),
+        config=str(config),
+        config_name=cfg.name,
+        config_hash=config_hash(cfg),
+        environment=result_environment(cfg),
+        overrides=list(overrides),
+        devices={str(s): d for s, d in zip(seeds, placed, strict=True)},
+        commit=environment_fingerprint(cfg.device).get("git_commit"),
+        date=time.strftime("%Y-%m-%d"),
+    )
+    summary.write(out / SUMMARY_FILE)
     return summary
 
 
@@ -143,26 +151,3 @@ def result_environment(cfg: UpsConfig) -> dict[str, Any]:
     env = environment_fingerprint(cfg.device)
     keys = ("python", "torch", "numpy", "cpu", "device", "gpu")
     return {**{k: env.get(k) for k in keys}, "threads": cfg.threads}
-
-
-def spread(per_seed: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
-    """Per metric: mean, std (ddof = 1; 0 for one seed), CV in percent of |mean| (None for a
-    zero mean), min, max; all None where a seed's value is undefined (None)."""
-    keys = next(iter(per_seed.values())).keys()
-    out = {}
-    for key in keys:
-        raw = [m[key] for m in per_seed.values()]
-        if any(v is None for v in raw):  # undefined for some seed (e.g. no candidate spread)
-            out[key] = dict.fromkeys(("mean", "std", "cv_pct", "min", "max"))
-            continue
-        values = np.array(raw, dtype=np.float64)
-        mean = float(values.mean())
-        std = float(values.std(ddof=1)) if len(values) > 1 else 0.0
-        out[key] = {
-            "mean": mean,
-            "std": std,
-            "cv_pct": 100.0 * std / abs(mean) if mean != 0 else None,
-            "min": float(values.min()),
-            "max": float(values.max()),
-        }
-    return out

@@ -19,8 +19,8 @@ import numpy as np
 
 from ups.analysis import keys
 from ups.analysis.analyze import run_header, series
-from ups.analysis.sources import AnalysisInputError, RunView, eval_metrics
-from ups.seeds import spread
+from ups.analysis.view import AnalysisInputError, RunView, eval_metrics
+from ups.summary import spread
 
 MIN_CORRELATION_PAIRS = 3
 SHOWN_PER_MODE = ("nrmse", "conservation_gap")  # the eval metrics reports and plots show
