@@ -37,8 +37,8 @@ from ups.config import load_config
 from ups.data.dataset import get_dataset
 from ups.eval import modes as mode_fns
 from ups.eval.evaluate import roll_out_all, time_reference_solver
-from ups.eval.metrics import nrmse
 from ups.eval.surrogate import Surrogate
+from ups.metrics import nrmse
 from ups.physics.burgers import downsample, solve_burgers
 from ups.physics.spectral import interpolate
 from ups.records import RunRecord, read_run

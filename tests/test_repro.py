@@ -1,10 +1,12 @@
 import os
+import subprocess
 
 import numpy as np
 import torch
 
 from ups.repro import (
     environment_fingerprint,
+    git_commit,
     numpy_rng,
     seed_everything,
     stream_seed,
@@ -43,9 +45,28 @@ def test_streams_are_reproducible_and_independent():
     assert 0 <= stream_seed(2**40, "a") < 2**63
 
 
-def test_environment_fingerprint_has_versions_and_device():
+def test_environment_fingerprint_follows_threads_and_device(monkeypatch):
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     info = environment_fingerprint("cpu")
-    assert info["torch"] == torch.__version__ and info["numpy"] == np.__version__
-    assert info["device"] == "cpu" and info["torch_threads"] >= 1
-    assert isinstance(info["python"], str) and isinstance(info["cpu"], str)
-    assert "git_commit" in info
+    assert info["torch_threads"] == 3 and info["device"] == "cpu"
+    assert "gpu" not in info  # a GPU name only for a cuda device
+
+
+def test_git_commit_outside_a_checkout_is_none(tmp_path):
+    assert git_commit(tmp_path) is None
+
+
+def test_git_commit_names_head_and_marks_a_dirty_tree(tmp_path):
+    def git(*args):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "f.txt").write_text("a")
+    git("add", "f.txt")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "one")
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert git_commit(tmp_path) == head and len(head) == 40
+    (tmp_path / "f.txt").write_text("b")
+    assert git_commit(tmp_path) == head + "-dirty"

@@ -7,15 +7,17 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from ups.analysis.sources import AnalysisInputError
+from ups.analysis.view import AnalysisInputError
 from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
 from ups.data.describe import describe_dataset
 from ups.distributed import DistributedConfigError, world_from_env
-from ups.gate import BaselineRejectedError, GoldenMissingError
+from ups.gate import BaselineRejectedError
+from ups.golden import GoldenFileError, GoldenMissingError
 from ups.records import RunMismatchError, RunNotFoundError
 from ups.schema import STAGES
 from ups.stages.context import MissingUpstreamError
+from ups.summary import SummaryError
 from ups.sweep import SweepError
 from ups.train.checkpoint import CheckpointMismatchError
 from ups.train.loop import NonFiniteLossError
@@ -30,6 +32,8 @@ USER_ERRORS = (
     NonFiniteLossError,
     FileExistsError,
     GoldenMissingError,
+    GoldenFileError,
+    SummaryError,
     BaselineRejectedError,
     AnalysisInputError,
     DistributedConfigError,
@@ -192,7 +196,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ups.pipeline import train  # torch-heavy: imported only for this command
+    from ups.pipeline import train
 
     if args.resume:
         if args.config or args.overrides or args.run_dir:
@@ -213,7 +217,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from ups.eval.evaluate import evaluate  # torch-heavy: imported only for this command
+    from ups.eval.evaluate import evaluate
 
     metrics = evaluate(args.run, args.overrides, progress=not args.no_progress)
     split = metrics["split"]
@@ -269,8 +273,11 @@ def _refuse_overrides(args: argparse.Namespace) -> None:
         raise AnalysisInputError(f"takes no key=value overrides, got {args.overrides}")
 
 
-def _seeds_out(args: argparse.Namespace, name: str, hash_: str) -> Path:
-    return Path(args.out) if args.out else Path("runs") / f"seeds-{name}-{hash_[:8]}"
+def _seeds_out(args: argparse.Namespace, cfg) -> Path:
+    from ups.config import config_hash
+    from ups.seeds import default_out
+
+    return Path(args.out) if args.out else default_out(cfg.paths.runs, cfg.name, config_hash(cfg))
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -281,13 +288,12 @@ def _jobs(args: argparse.Namespace) -> int:
 
 
 def _cmd_seeds(args: argparse.Namespace) -> int:
-    from ups.config import config_hash
     from ups.gate import seeds_table
     from ups.seeds import run_seeds
 
     cfg = load_config(args.config, args.overrides)
     seeds = args.seeds or [0, 1, 2]
-    out = _seeds_out(args, cfg.name, config_hash(cfg))
+    out = _seeds_out(args, cfg)
     summary = run_seeds(args.config, seeds, out, args.overrides, _jobs(args), devices=args.devices)
     print(seeds_table(summary))
     print(f"seeds summary written to {out / 'seeds.json'}")
@@ -295,41 +301,29 @@ def _cmd_seeds(args: argparse.Namespace) -> int:
 
 
 def _cmd_gate(args: argparse.Namespace) -> int:
-    import json
+    from ups import gate
 
-    from ups.config import config_hash
-    from ups.gate import check, golden_path, load_golden, markdown_table, update_baseline
-    from ups.seeds import run_seeds
-
-    cfg = load_config(args.config, args.overrides)
-    path = golden_path(args.golden_dir, cfg.name)
-    try:
-        golden = load_golden(path)
-    except GoldenMissingError:
-        if not args.update:
-            raise
-        golden = None
-    if args.summary:
-        summary = json.loads(Path(args.summary).read_text())
-    else:
-        seeds = args.seeds or (golden["provenance"]["seeds"] if golden else [0, 1, 2])
-        out = _seeds_out(args, cfg.name, config_hash(cfg))
-        summary = run_seeds(
-            args.config, seeds, out, args.overrides, _jobs(args), devices=args.devices
-        )
+    verdict = gate.run(
+        args.config,
+        args.seeds,
+        args.overrides,
+        out=args.out,
+        jobs=_jobs(args),
+        devices=args.devices,
+        golden_dir=args.golden_dir,
+        summary=args.summary,
+        update=args.update,
+    )
     if args.update:
-        golden = update_baseline(path, summary, golden)
-        print(f"baseline {path} rewritten from seeds {summary['seeds']}: review the diff")
-    checks = check(summary, golden)
-    table = markdown_table(checks, summary)
+        print(f"baseline of this environment written from seeds {verdict.summary.seeds}")
+    table = verdict.markdown()
     print(table)
     if args.markdown:
         Path(args.markdown).write_text(table)
-    failed = [c for c in checks if not c.passed]
-    for c in failed:
+    for c in verdict.failed:
         print(
             f"ups gate: {c.rule} rule failed: {c.metric} = {c.value:.4g}, limit {c.limit:.4g} "
             f"(over by {-c.margin:.3g})",
             file=sys.stderr,
         )
-    return 1 if failed else 0
+    return 1 if verdict.failed else 0

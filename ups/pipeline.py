@@ -14,28 +14,24 @@ join, and the process group is destroyed when training ends.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import time
 from pathlib import Path
 
 from ups import distributed
 from ups.data.dataset import get_dataset
-from ups.schema import STAGES, UpsConfig
+from ups.progress import EPOCH_LEGEND, say, stage_header
+from ups.schema import STAGE_SPECS, STAGES, UpsConfig
 from ups.session import open_session
-from ups.stages.autoencoder import AutoencoderStage
-from ups.stages.consistency import ConsistencyStage
 from ups.stages.context import StageContext
-from ups.stages.diffusion import DiffusionStage
-from ups.stages.fno import FnoStage
-from ups.stages.operator import OperatorStage
 from ups.train.loop import fit
 
-STAGE_CLASSES = {
-    "autoencoder": AutoencoderStage,
-    "operator": OperatorStage,
-    "diffusion": DiffusionStage,
-    "consistency": ConsistencyStage,
-    "fno": FnoStage,
-}
+
+def stage_class(name: str) -> type:
+    """The class that trains stage ``name``, as the registry ``ups.schema.STAGE_SPECS`` names it."""
+    (spec,) = [spec for spec in STAGE_SPECS if spec.name == name]
+    module, _, cls = spec.stage_class.partition(":")
+    return getattr(importlib.import_module(module), cls)
 
 
 def train(
@@ -64,9 +60,14 @@ def _train(cfg, run_dir, names, resume, progress, world) -> Path:
         dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=False)
     with open_session(cfg, run_dir, resume=resume, world=world) as session:
         ctx = StageContext.from_dataset(cfg, dataset, session.record)
-        for name in names:
+        if progress:
+            say(f"run folder {session.record.path}\n{EPOCH_LEGEND}")
+        for i, name in enumerate(names):
+            if progress:
+                epochs = getattr(cfg, name).train.epochs
+                say(stage_header(i + 1, len(names), name, epochs, names[i + 1 :]))
             start = time.perf_counter()
-            result = fit(STAGE_CLASSES[name](ctx), session, progress=progress)
+            result = fit(stage_class(name)(ctx), session, progress=progress)
             session.finish_metrics(
                 {
                     name: {

@@ -21,6 +21,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ups.progress import bars
+
 
 def available_cpus() -> int:
     """The cores this process may run on (its affinity where the OS reports one)."""
@@ -43,7 +45,7 @@ def run_in_processes(
     ``fresh``: one new process per call (a seed's whole run); otherwise the workers take call
     after call. ``desc``: label of a progress bar over the calls (none without one).
     """
-    bar = functools.partial(tqdm, total=len(args), desc=desc, disable=desc is None)
+    bar = functools.partial(tqdm, total=len(args), desc=desc, disable=not bars(desc is not None))
     if jobs <= 1:
         return list(bar(fn(*a) for a in args))
     context = multiprocessing.get_context("spawn")

@@ -11,10 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ups.checks import InvalidValue, require
-from ups.models.autoencoder import AutoencoderConfig
-from ups.models.diffusion import DiffusionConfig
-from ups.models.fno import FNOConfig
-from ups.models.operator import OperatorConfig
+from ups.models.configs import AutoencoderConfig, DiffusionConfig, FNOConfig, OperatorConfig
 
 WANDB_MODES = ("disabled", "offline", "online")
 
@@ -104,7 +101,39 @@ class TrainConfig:
         require(self.patience >= 0, "patience", f"must be >= 0, got {self.patience}")
 
 
-STAGES = ("autoencoder", "operator", "diffusion", "consistency", "fno")
+@dataclass(frozen=True)
+class StageSpec:
+    """One training stage: its name (also its config section), the sections its trained weights
+    depend on (its own last), and where its class lives (``module:Class``, imported by the
+    pipeline so that this module needs no torch)."""
+
+    name: str
+    reads: tuple[str, ...]
+    stage_class: str
+    default: bool = True  # in the schema's default ``stages``
+
+
+# The one registry of stages, in pipeline order; the stage list, the stage hash inputs and the
+# pipeline's classes are derived from it. A stage reads the frozen checkpoints of the stages in
+# its ``reads`` and nothing else (tests/test_schema.py checks the stage modules against it).
+STAGE_SPECS = (
+    StageSpec("autoencoder", ("autoencoder",), "ups.stages.autoencoder:AutoencoderStage"),
+    StageSpec("operator", ("autoencoder", "operator"), "ups.stages.operator:OperatorStage"),
+    StageSpec(
+        "diffusion",
+        ("autoencoder", "operator", "diffusion"),
+        "ups.stages.diffusion:DiffusionStage",
+    ),
+    StageSpec(
+        "consistency",
+        ("autoencoder", "operator", "diffusion", "consistency"),
+        "ups.stages.consistency:ConsistencyStage",
+    ),
+    # The FNO baseline reads only the data; opt-in (configs/burgers_golden_fno.yaml).
+    StageSpec("fno", ("fno",), "ups.stages.fno:FnoStage", default=False),
+)
+STAGES = tuple(spec.name for spec in STAGE_SPECS)
+STAGE_INPUTS = {spec.name: spec.reads for spec in STAGE_SPECS}
 
 
 @dataclass(frozen=True)
@@ -232,7 +261,7 @@ class FnoStageConfig(RolloutLossConfig):
 
 @dataclass(frozen=True)
 class RewardWeights:
-    """Weights of the TTC physics rewards (DESIGN.md "TTC"); each reward is <= 0."""
+    """Weights of the TTC physics rewards (docs/design.md, "Evaluation and TTC"); each <= 0."""
 
     mass: float = 0.0  # weak for periodic Burgers: the projection guard enforces it exactly
     energy: float = 1.0
@@ -336,9 +365,9 @@ class UpsConfig:
     deterministic: bool = True
     device: str = "cpu"
     threads: int = 2
-    # Trained in pipeline order; the FNO baseline is opt-in (configs/burgers_golden_fno.yaml).
+    # Trained in pipeline order; the registry's defaults (all but the FNO baseline).
     stages: list[str] = field(
-        default_factory=lambda: ["autoencoder", "operator", "diffusion", "consistency"]
+        default_factory=lambda: [spec.name for spec in STAGE_SPECS if spec.default]
     )
     data: DataConfig = field(default_factory=DataConfig)
     autoencoder: AutoencoderStageConfig = field(default_factory=AutoencoderStageConfig)
@@ -369,17 +398,10 @@ class UpsConfig:
 UNHASHED_SECTIONS = ("paths", "tracking")
 # Sections that change evaluation but not training: resuming a run may change them.
 EVAL_SECTIONS = ("ttc", "eval")
-# What a stage's trained weights depend on: the run-wide keys plus its own section and those of
-# the stages it reads. A checkpoint carries the hash of exactly these (ups.config.stage_hash), so
-# adding a stage or changing evaluation settings never invalidates trained weights.
+# What a stage's trained weights depend on: the run-wide keys plus its ``StageSpec.reads``. A
+# checkpoint carries the hash of exactly these (ups.config.stage_hash), so adding a stage or
+# changing evaluation settings never invalidates trained weights.
 STAGE_RUN_KEYS = ("seed", "deterministic", "data")
-STAGE_INPUTS = {
-    "autoencoder": ("autoencoder",),
-    "operator": ("autoencoder", "operator"),
-    "diffusion": ("autoencoder", "operator", "diffusion"),
-    "consistency": ("autoencoder", "operator", "diffusion", "consistency"),
-    "fno": ("fno",),
-}
 
 
 # --- W&B sweep specs (configs/sweeps/*.yaml): the subset ``ups sweep`` understands -----------

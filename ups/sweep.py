@@ -114,7 +114,7 @@ def run_local(
 ) -> list[dict[str, Any]]:
     """Train and score N trials of the spec on ``base_config``; returns them ranked (best first)
     and writes ``<out>/sweep.md`` and ``<out>/sweep.json``."""
-    from ups.pipeline import train  # torch-heavy: imported only to run trials
+    from ups.pipeline import train  # the stages and models: imported only to run trials
 
     spec = load_spec(spec_path)
     drawn = draw_trials(spec, trials, seed)

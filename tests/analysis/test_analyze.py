@@ -16,7 +16,8 @@ from ups.analysis.analyze import (
     val_worse_flag,
 )
 from ups.analysis.report import analysis_markdown
-from ups.analysis.sources import RunView, open_one
+from ups.analysis.sources import open_one
+from ups.analysis.view import RunView
 
 
 def _files(run):

@@ -9,7 +9,8 @@ import pytest
 from tests.analysis.conftest import SEEDS
 from ups.analysis.compare import compare, correlation, flatten
 from ups.analysis.report import comparison_markdown
-from ups.analysis.sources import AnalysisInputError, RunView, open_runs
+from ups.analysis.sources import open_runs
+from ups.analysis.view import AnalysisInputError, RunView
 
 NAMES = [f"seed{s}" for s in SEEDS]
 

@@ -7,7 +7,8 @@ import shutil
 import pytest
 
 from tests.analysis.conftest import CRASH_AT_EPOCH, SEEDS
-from ups.analysis.sources import AnalysisInputError, open_one, open_runs, open_sources
+from ups.analysis.sources import open_one, open_runs, open_sources
+from ups.analysis.view import AnalysisInputError
 from ups.records import RunNotFoundError
 
 

@@ -10,7 +10,8 @@ from tests.analysis.conftest import SEEDS
 from ups.analysis import keys
 from ups.analysis.analyze import analyze
 from ups.analysis.report import analysis_markdown
-from ups.analysis.sources import AnalysisInputError, open_one, open_sources
+from ups.analysis.sources import open_one, open_sources
+from ups.analysis.view import AnalysisInputError
 from ups.analysis.wandb_source import (
     from_api,
     load_api,

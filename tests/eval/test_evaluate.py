@@ -10,8 +10,8 @@ import pytest
 
 from ups.cli import main
 from ups.eval.evaluate import evaluate
-from ups.eval.metrics import SUITE_KEYS
 from ups.eval.modes import MODES, projection
+from ups.metrics import SUITE_KEYS
 from ups.train.checkpoint import CheckpointMismatchError
 
 # The metric suite's keys (its own test pins them) plus the cost every mode reports.

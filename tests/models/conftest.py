@@ -10,10 +10,11 @@ import contextlib
 import pytest
 import torch
 
-from ups.models.autoencoder import Autoencoder, AutoencoderConfig
+from ups.models.autoencoder import Autoencoder
+from ups.models.configs import AutoencoderConfig, DiffusionConfig, OperatorConfig
 from ups.models.consistency import ConsistencyStudent
-from ups.models.diffusion import Denoiser, DiffusionConfig, diffusion_loss
-from ups.models.operator import LatentOperator, OperatorConfig
+from ups.models.diffusion import Denoiser, diffusion_loss
+from ups.models.operator import LatentOperator
 
 TOKENS, DIM, POINTS = 4, 4, 32  # 32 points = 4 tokens * 2**3: three halvings
 LEVELS = 3

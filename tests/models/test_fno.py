@@ -9,7 +9,8 @@ from torch import nn
 
 from tests.models.conftest import conds, gen, perturb
 from ups.checks import InvalidValue
-from ups.models.fno import FNO1d, FNOConfig
+from ups.models.configs import FNOConfig
+from ups.models.fno import FNO1d
 from ups.models.layers import SpectralConv1d, init_parameters
 
 POINTS = 32

@@ -6,7 +6,7 @@ import torch
 
 from ups.config import load_config
 from ups.data.dataset import load_dataset
-from ups.eval.metrics import nrmse_per_trajectory_step
+from ups.metrics import nrmse_per_trajectory_step
 from ups.records import RunRecord
 from ups.repro import torch_generator
 from ups.stages.context import StageContext, rollout_windows, weighted_mse, window_batches

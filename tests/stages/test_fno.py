@@ -12,7 +12,7 @@ from torch import nn
 from tests.conftest import train_killed_then_resumed, train_smoke
 from ups.config import load_config
 from ups.data.dataset import load_dataset
-from ups.eval.metrics import nrmse
+from ups.metrics import nrmse
 from ups.records import RunRecord, read_run
 from ups.repro import torch_generator
 from ups.stages.context import StageContext

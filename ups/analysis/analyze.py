@@ -1,6 +1,6 @@
 """``ups analyze``: what one run's records say, stage by stage, with flags for known problems.
 
-Everything is read from a :class:`~ups.analysis.sources.RunView`; an incomplete run is analysed
+Everything is read from a :class:`~ups.analysis.view.RunView`; an incomplete run is analysed
 as far as its history goes. The result is a JSON-ready dict (rendered by
 :mod:`ups.analysis.report`); a value the source does not hold is absent or None, never 0.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from ups.analysis import keys
-from ups.analysis.sources import RunView, eval_metrics
-from ups.gate import DEFAULT_THRESHOLDS
+from ups.analysis.view import RunView, eval_metrics
+from ups.golden import DEFAULT_THRESHOLDS
 from ups.seeds import headline_mode
 
 TTC_IMPROVEMENT_MIN_PCT = 5.0  # TTC must beat the corrected rollout by at least this (nRMSE)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ups.eval.metrics import SUITE_KEYS
+from ups.metrics import SUITE_KEYS
 
 STAGE, EPOCH = "stage", "epoch"
 TRAIN_LOSS = "train_loss"
@@ -48,7 +48,7 @@ STAGE_METRIC_KEYS = (
     WORLD_SIZE,
 )
 
-# Per-mode metrics of ups.eval.metrics.rollout_metrics plus the timing evaluate adds.
+# Per-mode metrics of ups.metrics.rollout_metrics plus the timing evaluate adds.
 EVAL_METRICS = (*SUITE_KEYS, "seconds_per_trajectory")
 # Rollout modes in report order (``ups.eval.modes.MODES``; a test holds the two equal).
 EVAL_MODES = (

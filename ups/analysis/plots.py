@@ -12,7 +12,7 @@ import numpy as np
 from ups.analysis import keys
 from ups.analysis.analyze import series
 from ups.analysis.compare import shown_metrics
-from ups.analysis.sources import RunView
+from ups.analysis.view import RunView
 
 CURVES = ((keys.TRAIN_LOSS, "train loss"), (keys.VAL_SCORE, "val score (selection)"))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ups.analysis import keys
-from ups.analysis.sources import AnalysisInputError, RunView, incomplete_reasons
+from ups.analysis.view import AnalysisInputError, RunView, incomplete_reasons
 from ups.wandb_offline import find_offline_runs, read_offline_run
 
 # W&B run states (public API) -> ups run statuses.

@@ -26,6 +26,7 @@ from ups.data.splits import SPLITS, check_disjoint, initial_condition_hash, spli
 from ups.physics.burgers import downsample, solve_burgers
 from ups.physics.initial_conditions import sample_initial_conditions
 from ups.processes import available_cpus, run_in_processes
+from ups.progress import say
 from ups.repro import numpy_rng
 from ups.schema import DataConfig
 
@@ -92,6 +93,8 @@ def get_dataset(
     if rebuild and path.exists():
         shutil.rmtree(path)
     if not path.exists():
+        if progress:
+            say(f"building the dataset ({data.n_total} trajectories), cached in {path}")
         build_dataset(data, cache_dir, progress=progress)
     return load_dataset(data, cache_dir)
 

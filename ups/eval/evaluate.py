@@ -1,9 +1,10 @@
 """``ups eval``: roll every mode out on a split, in physical space, and write the results.
 
 Outputs go to ``<run>/eval/<split>/`` (``metrics.json``, ``report.md``, ``config.yaml``,
-``per_trajectory.npz``: each mode's nRMSE per trajectory (B,), whose mean is ``<mode>/nrmse``;
-``ttc_log.npz``, PNG plots); the flat metrics are also merged into the run's ``metrics.json``
-under ``eval/<split>`` and mirrored to W&B. Keys are ``<mode>/<metric>``.
+``per_trajectory.npz``: ``<mode>/nrmse`` and ``<mode>/conservation_gap`` per trajectory (B,),
+whose means are the metrics of those names; ``ttc_log.npz``, PNG plots); the flat metrics are
+also merged into the run's ``metrics.json`` under ``eval/<split>`` and mirrored to W&B. Keys
+are ``<mode>/<metric>``.
 """
 
 from __future__ import annotations
@@ -22,16 +23,17 @@ from ups import atomic
 from ups.config import ConfigError, config_diff, config_hash, load_config, to_yaml
 from ups.data.dataset import get_dataset
 from ups.eval import modes as mode_fns
-from ups.eval.metrics import (
+from ups.eval.plots import plot_error_curves, plot_spacetime
+from ups.eval.report import markdown_report
+from ups.eval.surrogate import Surrogate
+from ups.eval.ttc_stats import search_summary, stack_logs
+from ups.metrics import (
+    conservation_gap_per_trajectory,
     nrmse_per_step,
     nrmse_per_trajectory_step,
     rollout_metrics,
     ttc_improvement,
 )
-from ups.eval.plots import plot_error_curves, plot_spacetime
-from ups.eval.report import markdown_report
-from ups.eval.surrogate import Surrogate
-from ups.eval.ttc_stats import search_summary, stack_logs
 from ups.physics.burgers import solve_burgers
 from ups.physics.spectral import interpolate
 from ups.records import RunNotFoundError, RunRecord
@@ -171,10 +173,7 @@ def _write_outputs(out: Path, cfg, metrics, preds, truth, logs) -> None:
     atomic.write_text(out / "config.yaml", to_yaml(cfg))
     atomic.write_json(out / "metrics.json", {**metrics, "config_hash": config_hash(cfg)})
     curves = {name: nrmse_per_step(p, truth[:, 1:]) for name, p in preds.items()}
-    per_trajectory = {
-        name: nrmse_per_trajectory_step(p, truth[:, 1:]).mean(axis=1) for name, p in preds.items()
-    }
-    atomic.write_npz(out / PER_TRAJECTORY_FILE, per_trajectory)
+    atomic.write_npz(out / PER_TRAJECTORY_FILE, per_trajectory_metrics(preds, truth))
     ttc_steps = search_summary(logs["ttc"], per_step=True) if "ttc" in logs else ()
     atomic.write_text(out / "report.md", markdown_report(cfg, metrics, curves, ttc_steps))
     plot_error_curves(out / "nrmse_vs_step.png", curves, dt=cfg.data.dt)
@@ -187,6 +186,16 @@ def _write_outputs(out: Path, cfg, metrics, preds, truth, logs) -> None:
             for key, value in stack_logs(batches).items()
         }
         atomic.write_npz(out / "ttc_log.npz", arrays)
+
+
+def per_trajectory_metrics(preds: dict[str, np.ndarray], truth: np.ndarray) -> dict:
+    """``<mode>/nrmse`` and ``<mode>/conservation_gap`` (B,) of predictions (B, S, X) against
+    ``truth`` (B, S+1, X): the per-trajectory terms whose means the metric suite reports."""
+    out = {}
+    for name, p in preds.items():
+        out[f"{name}/nrmse"] = nrmse_per_trajectory_step(p, truth[:, 1:]).mean(axis=1)
+        out[f"{name}/conservation_gap"] = conservation_gap_per_trajectory(p, truth[:, 0])
+    return out
 
 
 def _mirror(cfg, record, metrics, logs) -> None:

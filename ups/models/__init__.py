@@ -1,5 +1,6 @@
 """Neural modules of the ups pipeline: plain ``torch.nn.Module`` classes, float32.
 
+- :mod:`ups.models.configs`: the model sections of the config (no torch).
 - :mod:`ups.models.autoencoder`: grid ``u`` (B, X) <-> latent tokens ``z`` (B, T, D).
 - :mod:`ups.models.transformer`: the adaLN-conditioned transformer backbone, written once.
 - :mod:`ups.models.operator`: latent time stepper ``z_next = z + F(z, cond)``.

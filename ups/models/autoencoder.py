@@ -9,48 +9,12 @@ sample, so the latent the operator is trained on is the latent it is evaluated o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ups.checks import require
+from ups.models.configs import AutoencoderConfig
 from ups.models.layers import materialise
-
-KINDS = ("conv", "patch")
-
-
-@dataclass(frozen=True)
-class AutoencoderConfig:
-    """Latent shape and conv width. Default latent 16 x 16 = 256 numbers >= 128 grid points.
-
-    ``kind``: ``conv`` (this module) or ``patch`` (:mod:`ups.models.patch_autoencoder`, which
-    has no convolutions and ignores ``channels``, ``kernel`` and ``blocks_per_level``).
-    """
-
-    kind: str = "conv"
-    latent_tokens: int = 16
-    latent_dim: int = 16
-    channels: int = 32
-    kernel: int = 5
-    blocks_per_level: int = 1
-
-    def validate(self) -> None:
-        require(self.kind in KINDS, "kind", f"must be one of {KINDS}, got {self.kind!r}")
-        require(self.latent_tokens >= 1, "latent_tokens", f"must be >= 1, got {self.latent_tokens}")
-        require(self.latent_dim >= 1, "latent_dim", f"must be >= 1, got {self.latent_dim}")
-        require(self.channels >= 1, "channels", f"must be >= 1, got {self.channels}")
-        require(
-            self.kernel >= 1 and self.kernel % 2 == 1,
-            "kernel",
-            f"must be odd and >= 1 (same-length circular conv), got {self.kernel}",
-        )
-        require(
-            self.blocks_per_level >= 0,
-            "blocks_per_level",
-            f"must be >= 0, got {self.blocks_per_level}",
-        )
 
 
 def circular_conv(c_in: int, c_out: int, kernel: int, stride: int = 1) -> nn.Conv1d:

@@ -15,53 +15,18 @@ So the correction of a small or decayed field is as fine as that of a large one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
-from ups.checks import require
 from ups.models.amplitude import (
     AmplitudeEmbedding,
     amplitude_ceiling,
     amplitude_split,
     amplitude_tokens,
-    check_amplitude,
 )
+from ups.models.configs import DiffusionConfig
 from ups.models.layers import CondEmbedding, NoiseEmbedding, materialise
-from ups.models.transformer import ConditionedTransformer, check_transformer_size
-
-
-@dataclass(frozen=True)
-class DiffusionConfig:
-    """Denoiser size and EDM schedule; sigmas are multiples of sigma_data."""
-
-    width: int = 64
-    depth: int = 4
-    heads: int = 4
-    mlp_ratio: int = 2
-    sigma_min: float = 0.002
-    sigma_max: float = 80.0
-    rho: float = 7.0
-    p_mean: float = -1.2  # training noise: ln(sigma / sigma_data) ~ N(p_mean, p_std^2)
-    p_std: float = 1.2
-    sample_steps: int = 18
-    # fixed: residuals in the normaliser's units; per_sample: in units of zhat's amplitude;
-    # capped: in those only below AMPLITUDE_CEILING (ups/models/amplitude.py)
-    amplitude: str = "fixed"
-
-    def validate(self) -> None:
-        check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio)
-        check_amplitude(self.amplitude)
-        require(self.sigma_min > 0, "sigma_min", f"must be > 0, got {self.sigma_min}")
-        require(
-            self.sigma_max > self.sigma_min,
-            "sigma_max",
-            f"must be > sigma_min={self.sigma_min}, got {self.sigma_max}",
-        )
-        require(self.rho > 0, "rho", f"must be > 0, got {self.rho}")
-        require(self.p_std > 0, "p_std", f"must be > 0, got {self.p_std}")
-        require(self.sample_steps >= 1, "sample_steps", f"must be >= 1, got {self.sample_steps}")
+from ups.models.transformer import ConditionedTransformer
 
 
 class Denoiser(nn.Module):

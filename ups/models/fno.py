@@ -10,30 +10,16 @@ projection starts at zero, so a fresh model is the identity (persistence), like 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ups.checks import require
+from ups.models.configs import FNOConfig
 from ups.models.layers import CondEmbedding, SpectralConv1d, ZeroLinear, materialise
 
 PROJECTION_RATIO = 2  # hidden width of the projection MLP, in units of ``width``
-
-
-@dataclass(frozen=True)
-class FNOConfig:
-    """Size of the FNO: kept Fourier modes, channel width and number of Fourier layers."""
-
-    modes: int = 16
-    width: int = 32
-    depth: int = 4
-
-    def validate(self) -> None:
-        require(self.modes >= 1, "modes", f"must be >= 1, got {self.modes}")
-        require(self.width >= 1, "width", f"must be >= 1, got {self.width}")
-        require(self.depth >= 1, "depth", f"must be >= 1, got {self.depth}")
 
 
 def check_modes(modes: int, points: int) -> None:

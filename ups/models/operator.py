@@ -12,40 +12,17 @@ field at least ``c`` large is stepped exactly as with ``fixed``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import nn
 
 from ups.models.amplitude import (
     AmplitudeEmbedding,
     amplitude_ceiling,
-    check_amplitude,
     magnified,
 )
+from ups.models.configs import OperatorConfig
 from ups.models.layers import CondEmbedding, materialise
-from ups.models.transformer import ConditionedTransformer, check_transformer_size
-
-
-@dataclass(frozen=True)
-class OperatorConfig:
-    """Size of the latent operator's transformer."""
-
-    width: int = 64
-    depth: int = 4
-    heads: int = 4
-    mlp_ratio: int = 2
-    # absolute: a learned embedding per token; relative: a learned attention bias per periodic
-    # token offset, so the operator commutes with cyclic token shifts (periodic translations).
-    position: str = "absolute"
-    # fixed: one scale for every sample (the normaliser's); per_sample: each step relative to
-    # the sample's own amplitude (module docstring); capped: that, only below AMPLITUDE_CEILING
-    # (ups/models/amplitude.py).
-    amplitude: str = "fixed"
-
-    def validate(self) -> None:
-        check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio, self.position)
-        check_amplitude(self.amplitude)
+from ups.models.transformer import ConditionedTransformer
 
 
 class LatentOperator(nn.Module):

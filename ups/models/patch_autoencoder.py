@@ -7,11 +7,11 @@ onto an orthonormal basis and back.
 with D < P training finds the best D-dimensional subspace of the patches (their principal one).
 
 Why orthonormal: the latent operator then sees coordinates with the geometry of the physical
-field whatever the seed. A free ``Linear(P, D)`` pair trained to invert itself reached encoder
-condition numbers of 2.4, 9.6 and 3.6 on seeds 0, 1 and 2 of the golden config, and the operator's
-early progress followed that order (README, "Training stages"). Why patches rather than the conv
-autoencoder: the same operator learns markedly faster on them. Deterministic, no batch statistics;
-a shift of the grid by P points is a shift of the latent by one token.
+field whatever the seed; a free ``Linear(P, D)`` pair trained to invert itself ends up
+conditioned differently per seed, and the operator's progress follows. Why patches rather than
+the conv autoencoder: the same operator learns markedly faster on them (both measured:
+docs/design.md, "Stages"). Deterministic, no batch statistics; a shift of the grid by P points
+is a shift of the latent by one token.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ups.checks import require
-from ups.models.autoencoder import AutoencoderConfig
+from ups.models.configs import AutoencoderConfig
 from ups.models.layers import materialise
 
 

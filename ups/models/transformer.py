@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ups.checks import require
+from ups.models.configs import check_transformer_size
 from ups.models.layers import (
     PositionalEmbedding,
     RelativePositionBias,
@@ -22,20 +22,6 @@ from ups.models.layers import (
     modulate,
     silu_chunks,
 )
-
-POSITIONS = ("absolute", "relative")
-
-
-def check_transformer_size(
-    width: int, depth: int, heads: int, mlp_ratio: int, position: str = "absolute"
-) -> None:
-    """Range checks shared by every config that sizes a :class:`ConditionedTransformer`."""
-    require(position in POSITIONS, "position", f"must be one of {POSITIONS}, got {position!r}")
-    require(width >= 1, "width", f"must be >= 1, got {width}")
-    require(depth >= 1, "depth", f"must be >= 1, got {depth}")
-    require(heads >= 1, "heads", f"must be >= 1, got {heads}")
-    require(width % heads == 0, "width", f"must be divisible by heads={heads}, got {width}")
-    require(mlp_ratio >= 1, "mlp_ratio", f"must be >= 1, got {mlp_ratio}")
 
 
 class SelfAttention(nn.Module):

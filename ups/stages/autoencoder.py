@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ups.eval.metrics import conservation_gap, nrmse
+from ups.metrics import conservation_gap, nrmse
 from ups.models.autoencoder import Autoencoder
 from ups.models.patch_autoencoder import PatchAutoencoder
 from ups.stages.context import StageContext, index_batches, n_batches

@@ -13,7 +13,7 @@ from torch import nn
 
 from ups.data.dataset import BurgersDataset
 from ups.data.normalize import Normalizer
-from ups.eval.metrics import conservation_gap, nrmse
+from ups.metrics import conservation_gap, nrmse
 from ups.records import RunRecord
 from ups.repro import torch_generator
 from ups.rollout import Corrector, rollout

@@ -75,8 +75,3 @@ def restore_rng_state(state: dict[str, Any], generators: dict[str, torch.Generat
     random.setstate((py["version"], tuple(py["state"]), py["gauss"]))
     for name, gen in generators.items():
         gen.set_state(state["generators"][name])
-
-
-def config_of(payload: dict[str, Any]) -> UpsConfig:
-    """The config a checkpoint was written under."""
-    return config_from_dict(payload["config"], source="checkpoint")

@@ -24,6 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ups import distributed
+from ups.progress import bars, epoch_line, say
 from ups.repro import torch_generator
 from ups.schema import TrainConfig
 from ups.session import RunSession
@@ -71,6 +72,53 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
     seed, device, world = session.cfg.seed, session.cfg.device, session.world
     distributed.check_batch(cfg.batch_size, world, f"{name}.train.batch_size")
     progress = progress and world.is_main
+    parts, state = _start(stage, session)
+    _, _, _, ema, generators = parts
+    best_path = session.record.checkpoint_path(name)
+    last_path = session.record.checkpoint_path(f"{name}.last")
+    epoch = state["epoch"]
+    stage.model = distributed.wrap(model, world, device)  # the stage's losses call the replica
+    try:
+        while epoch < cfg.epochs and not state["stopped_early"]:
+            if world.active:
+                stream = f"{name}/noise/rank{world.rank}/epoch{epoch}"
+                generators["noise"] = torch_generator(seed, stream, device)
+            row = _train_epoch(stage, *parts, epoch, world, progress)
+            eval_model = ema.model if ema is not None else model
+            # Rank 0 validates; every rank takes its numbers, so all stop at the same epoch.
+            val = distributed.broadcast(
+                stage.validate(eval_model) if world.is_main else None, world
+            )
+            _check_finite(torch.tensor(val["score"]), {}, name, epoch, "end", "validation score")
+            improved = _select(stage, session, state, epoch, val, eval_model)
+            epoch += 1
+            stop = cfg.patience > 0 and state["bad_epochs"] >= cfg.patience
+            state.update(epoch=epoch, stopped_early=stop)
+            session.log(
+                name,
+                epoch - 1,
+                **row,
+                **{f"val_{k}": v for k, v in val.items()},
+                best_so_far=improved,
+            )
+            if session.writes:
+                _save_last(last_path, name, state, parts, session)
+            if progress:
+                _say_epoch(name, epoch, cfg, row, val["score"], improved, stop)
+    finally:
+        stage.model = model
+
+    distributed.barrier(world)  # rank 0's best checkpoint is on disk before anyone reads it
+    best = checkpoint.load(best_path, session.cfg)
+    model.load_state_dict(best["model"])
+    return FitResult(state["best_epoch"], dict(best["val"]), epoch, state["stopped_early"])
+
+
+def _start(stage: Stage, session: RunSession) -> tuple[tuple, dict[str, Any]]:
+    """``(model, optimizer, scheduler, ema, generators)`` of ``stage`` and its loop state:
+    fresh, or continued from its last checkpoint."""
+    cfg, name, model = stage.train_cfg, stage.name, stage.model
+    seed, device = session.cfg.seed, session.cfg.device
     optimizer = build_optimizer(model, cfg)
     scheduler = build_scheduler(optimizer, cfg, cfg.epochs * stage.steps_per_epoch())
     ema = EMA(model, cfg.ema_decay) if cfg.ema else None
@@ -78,7 +126,6 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
         "loader": torch_generator(seed, f"{name}/loader"),  # the same permutation on every rank
         "noise": torch_generator(seed, f"{name}/noise", device),
     }
-    best_path = session.record.checkpoint_path(name)
     last_path = session.record.checkpoint_path(f"{name}.last")
     state = {
         "epoch": 0,
@@ -93,53 +140,28 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
     # resumed run's history equals an uninterrupted one's.
     if session.writes:
         session.record.truncate_history(name, from_epoch=state["epoch"])
+    return (model, optimizer, scheduler, ema, generators), state
 
-    epoch = state["epoch"]
-    stage.model = distributed.wrap(model, world, device)  # the stage's losses call the replica
-    try:
-        while epoch < cfg.epochs and not state["stopped_early"]:
-            if world.active:
-                stream = f"{name}/noise/rank{world.rank}/epoch{epoch}"
-                generators["noise"] = torch_generator(seed, stream, device)
-            parts = (model, optimizer, scheduler, ema, generators)
-            row = _train_epoch(stage, *parts, epoch, world, progress)
-            eval_model = ema.model if ema is not None else model
-            # Rank 0 validates; every rank takes its numbers, so all stop at the same epoch.
-            val = distributed.broadcast(
-                stage.validate(eval_model) if world.is_main else None, world
-            )
-            _check_finite(torch.tensor(val["score"]), {}, name, epoch, "end", "validation score")
-            improved = val["score"] < state["best_score"]
-            if improved:
-                state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
-                if session.writes:
-                    _save_best(best_path, stage, eval_model, epoch, val, session)
-            else:
-                state["bad_epochs"] += 1
-            epoch += 1
-            stop = cfg.patience > 0 and state["bad_epochs"] >= cfg.patience
-            state.update(epoch=epoch, stopped_early=stop)
-            session.log(
-                name,
-                epoch - 1,
-                **row,
-                **{f"val_{k}": v for k, v in val.items()},
-                best_so_far=improved,
-            )
-            if session.writes:
-                _save_last(last_path, name, state, parts, session)
-            if progress:
-                tqdm.write(
-                    f"[{name}] epoch {epoch}/{cfg.epochs} train {row['train_loss']:.4g} "
-                    f"val score {val['score']:.4g}{' *' if improved else ''}"
-                )
-    finally:
-        stage.model = model
 
-    distributed.barrier(world)  # rank 0's best checkpoint is on disk before anyone reads it
-    best = checkpoint.load(best_path, session.cfg)
-    model.load_state_dict(best["model"])
-    return FitResult(state["best_epoch"], dict(best["val"]), epoch, state["stopped_early"])
+def _select(stage, session, state, epoch, val, eval_model) -> bool:
+    """Keep this epoch as the stage's best if its val score is the lowest so far, else count it
+    against patience; whether it was kept."""
+    improved = val["score"] < state["best_score"]
+    if improved:
+        state.update(best_score=val["score"], best_epoch=epoch, bad_epochs=0)
+        if session.writes:
+            path = session.record.checkpoint_path(stage.name)
+            _save_best(path, stage, eval_model, epoch, val, session)
+    else:
+        state["bad_epochs"] += 1
+    return improved
+
+
+def _say_epoch(name, epoch, cfg, row, score, improved, stopped) -> None:
+    eta = 0.0 if stopped else row["epoch_seconds"] * (cfg.epochs - epoch)  # seconds
+    say(epoch_line(name, epoch, cfg.epochs, row["train_loss"], score, improved, eta))
+    if stopped:
+        say(f"[{name}] stopped early: no better val score in {cfg.patience} epochs")
 
 
 def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, world, progress):
@@ -154,7 +176,7 @@ def _train_epoch(stage, model, optimizer, scheduler, ema, generators, epoch, wor
         total=stage.steps_per_epoch(),
         desc=f"{stage.name} epoch {epoch + 1}",
         leave=False,
-        disable=not progress,
+        disable=not bars(progress),
     )
     for step, global_batch in enumerate(batches):
         batch, weight = distributed.shard(global_batch, world)

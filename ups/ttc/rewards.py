@@ -1,4 +1,4 @@
-"""Physics rewards for TTC candidates, exactly as DESIGN.md ("TTC") defines them.
+"""Physics rewards for TTC candidates, as docs/design.md ("Evaluation and TTC") defines them.
 
 Every reward has one signature ``(c, prev, u0, dt, eps) -> (N,)``: ``c`` (N, X) candidate
 states at ``t + dt``, ``prev`` (N, X) the state at ``t``, ``u0`` (N, X) the trajectory's initial

@@ -1,4 +1,6 @@
-"""Rollout metrics in physical units, exactly as DESIGN.md ("Metrics") defines them.
+"""Rollout metrics in physical units, as docs/design.md ("Metrics") defines them.
+
+A base module: training stages validate with it and ``ups eval`` reports with it.
 
 Every function takes predicted frames ``pred`` and true frames ``true`` of shape (B, T, X)
 (trajectories, predicted frames with the given frame excluded, grid points) and, where needed,
@@ -88,10 +90,15 @@ def conservation_gap(pred: np.ndarray, u0: np.ndarray) -> float:
     Zero for a rollout that conserves mass; invariant under periodic shifts, a common nonzero
     scaling of ``pred`` and ``u0`` and reordering of trajectories.
     """
+    return float(np.mean(conservation_gap_per_trajectory(pred, u0)))
+
+
+def conservation_gap_per_trajectory(pred: np.ndarray, u0: np.ndarray) -> np.ndarray:
+    """(B,) percent: each trajectory's term of :func:`conservation_gap`."""
     _check_rollout(pred, u0)
     drift = np.abs(np.mean(pred, axis=-1) - np.mean(u0, axis=-1, keepdims=True))  # (B, T)
     rms0 = np.sqrt(np.mean(u0**2, axis=-1))  # (B,)
-    return float(100.0 * np.mean(np.max(drift, axis=1) / rms0))
+    return 100.0 * np.max(drift, axis=1) / rms0
 
 
 def _growth_fraction(quantity, pred: np.ndarray, u0: np.ndarray) -> float:

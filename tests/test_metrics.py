@@ -4,7 +4,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ups.eval.metrics import (
+from ups.metrics import (
     SUITE_KEYS,
     bootstrap_ci,
     conservation_gap,
@@ -168,7 +168,7 @@ def test_rollout_metrics_rejects_a_mismatched_u0():
         rollout_metrics(true, true, u0[:, :-1])
 
 
-# --- conservation-gap invariants (DESIGN.md) ----------------------------------------------
+# --- conservation-gap invariants (docs/design.md, "Metrics") ---------------------------------
 
 finite = st.floats(-10, 10, allow_nan=False, allow_infinity=False)
 rollouts = arrays(np.float64, (3, 4, 8), elements=finite)
