@@ -240,23 +240,20 @@ def _tampered(golden, tmp_path, edit):
     return target
 
 
-def _drop(keys):
+_DROP = object()
+
+
+def _edit(keys, value=_DROP):
+    """An edit of the parsed file: the value at path ``keys`` set to ``value``, or removed."""
+
     def edit(data):
         node = data
         for key in keys[:-1]:
             node = node[key]
-        del node[keys[-1]]
-        return data
-
-    return edit
-
-
-def _set(keys, value):
-    def edit(data):
-        node = data
-        for key in keys[:-1]:
-            node = node[key]
-        node[keys[-1]] = value
+        if value is _DROP:
+            del node[keys[-1]]
+        else:
+            node[keys[-1]] = value
         return data
 
     return edit
@@ -264,43 +261,43 @@ def _set(keys, value):
 
 TAMPERED = {
     "a seed's baseline": (
-        _drop(["baselines", 0, "per_seed", "0"]),
+        _edit(["baselines", 0, "per_seed", "0"]),
         r"baselines\[0\]\.per_seed: missing key\(s\) \['0'\]",
     ),
     "one seed's nrmse": (
-        _drop(["baselines", 0, "per_seed", "1", "nrmse"]),
+        _edit(["baselines", 0, "per_seed", "1", "nrmse"]),
         r"per_seed\.1: missing key\(s\) \['nrmse'\]",
     ),
     "the environment": (
-        _drop(["baselines", 0, "environment"]),
+        _edit(["baselines", 0, "environment"]),
         r"baselines\[0\]: missing key\(s\) \['environment'\]",
     ),
     "a fingerprint field": (
-        _drop(["baselines", 0, "environment", "cpu"]),
+        _edit(["baselines", 0, "environment", "cpu"]),
         r"environment: missing key\(s\) \['cpu'\]",
     ),
     "a trajectory series": (
-        _drop(["baselines", 0, "per_trajectory", "2", "nrmse"]),
+        _edit(["baselines", 0, "per_trajectory", "2", "nrmse"]),
         r"per_trajectory\.2: missing key",
     ),
     "invalid JSON": (lambda d: "{not json", r"is not readable JSON"),
     "a list": (lambda d: [d], r"must be a JSON object, got list"),
-    "a top-level key": (_drop(["thresholds"]), r"missing key\(s\) \['thresholds'\]"),
+    "a top-level key": (_edit(["thresholds"]), r"missing key\(s\) \['thresholds'\]"),
     "a threshold 'abc'": (
-        _set(["thresholds", "nrmse"], "abc"),
+        _edit(["thresholds", "nrmse"], "abc"),
         r"thresholds\.nrmse: must be a finite number, got 'abc'",
     ),
     "a threshold null": (
-        _set(["thresholds", "conservation_gap"], None),
+        _edit(["thresholds", "conservation_gap"], None),
         r"thresholds\.conservation_gap: must be a finite number, got None",
     ),
     "a hand-edited number": (
-        _set(["baselines", 0, "per_seed", "0", "nrmse"], 0.01),
+        _edit(["baselines", 0, "per_seed", "0", "nrmse"], 0.01),
         r"baselines\[0\]\.stats: disagrees with per_seed",
     ),
-    "the old format": (_drop(["format"]), r"missing key\(s\) \['format'\]"),
-    "no baselines": (_set(["baselines"], []), r"baselines: must be a non-empty list"),
-    "no measured spread": (_drop(["tolerance", "seed_cv_pct"]), r"tolerance: missing key"),
+    "the old format": (_edit(["format"]), r"missing key\(s\) \['format'\]"),
+    "no baselines": (_edit(["baselines"], []), r"baselines: must be a non-empty list"),
+    "no measured spread": (_edit(["tolerance", "seed_cv_pct"]), r"tolerance: missing key"),
 }
 
 

@@ -125,9 +125,9 @@ def check(summary: SeedsSummary, golden: Golden) -> Verdict:
     entry, exact = golden.entry_for(summary.environment)
     skipped, notes = {}, []
     here = golden_file.environment_label(summary.environment)
+    checks += completeness_checks(summary, entry)
     if exact:
         notes.append(f"baseline of this environment ({here})")
-        checks += completeness_checks(summary, entry)
         checks += reproducibility_checks(summary, entry)
     else:
         diff = golden_file.environment_difference(summary.environment, entry.environment)
@@ -136,7 +136,6 @@ def check(summary: SeedsSummary, golden: Golden) -> Verdict:
             f"nearest entry ({entry.label})"
         )
         skipped["reproducibility"] = f"environment differs: {diff}"
-        checks += completeness_checks(summary, entry)
     checks += regression_checks(summary, entry, golden.tolerance)
     return Verdict(summary, checks, skipped, notes)
 
