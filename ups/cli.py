@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from ups.analysis.view import AnalysisInputError
+from ups.atomic import ArtifactWriteError
 from ups.config import ConfigError, load_config
 from ups.data.dataset import DatasetError, dataset_dir, get_dataset, load_dataset
 from ups.data.describe import describe_dataset
 from ups.distributed import DistributedConfigError, world_from_env
 from ups.gate import BaselineRejectedError
 from ups.golden import GoldenFileError, GoldenMissingError
-from ups.records import RunMismatchError, RunNotFoundError
+from ups.records import RunMismatchError, RunNotFoundError, RunRecordError, RunUnfinishedError
+from ups.runlock import RunLockedError
 from ups.schema import STAGES
+from ups.session import RunInterruptedError
 from ups.stages.context import MissingUpstreamError
 from ups.summary import SummaryError
 from ups.sweep import SweepError
@@ -27,6 +31,10 @@ USER_ERRORS = (
     DatasetError,
     RunMismatchError,
     RunNotFoundError,
+    RunRecordError,
+    RunUnfinishedError,
+    RunLockedError,
+    ArtifactWriteError,
     MissingUpstreamError,
     CheckpointMismatchError,
     NonFiniteLossError,
@@ -49,11 +57,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if stray:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     args.overrides = [*args.overrides, *extra]
+    # SIGTERM ends a command as Ctrl-C does: a training run is marked interrupted, not left
+    # "running" forever.
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return args.handler(args)
     except USER_ERRORS as err:
         print(f"ups {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except RunInterruptedError as err:
+        print(f"ups {args.command}: {err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print(f"ups {args.command}: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -203,9 +222,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError(
                 "--resume RUN takes its config from RUN/config.yaml; pass nothing else"
             )
-        cfg, run_dir = load_config(Path(args.resume) / "config.yaml"), args.resume
+        cfg, run_dir = load_config(Path(args.resume) / "config.yaml", run_here=True), args.resume
     elif args.config:
-        cfg, run_dir = load_config(args.config, args.overrides), args.run_dir
+        cfg, run_dir = load_config(args.config, args.overrides, run_here=True), args.run_dir
     else:
         raise ConfigError("give a CONFIG to start a run, or --resume RUN to continue one")
     path = train(

@@ -34,8 +34,15 @@ class ConfigError(ValueError):
     """A config file or override is malformed; the message names the key and its source."""
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> UpsConfig:
-    """Resolve ``path`` (plus ``key.sub=value`` overrides) into a validated :class:`UpsConfig`."""
+def load_config(
+    path: str | Path, overrides: Sequence[str] = (), *, run_here: bool = False
+) -> UpsConfig:
+    """Resolve ``path`` (plus ``key.sub=value`` overrides) into a validated :class:`UpsConfig`.
+
+    ``run_here``: the caller is about to compute on ``cfg.device`` in this process, so a CUDA
+    device this machine lacks is refused now, before a run folder exists. Leave it False where
+    a config is only read (a run's config.yaml for analysis, possibly from another machine).
+    """
     path = Path(path)
     merged = OmegaConf.structured(UpsConfig)
     for source, layer in _file_layers(path, seen=()):
@@ -45,6 +52,8 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> UpsConfig:
     cfg = OmegaConf.to_object(merged)
     source = str(path) + (f" with overrides {list(overrides)}" if overrides else "")
     _validate_tree(cfg, prefix="", source=source)
+    if run_here:
+        _require_device(cfg.device, source)
     return cfg
 
 
@@ -137,9 +146,15 @@ def _file_layers(path: Path, seen: tuple[Path, ...]) -> list[tuple[str, DictConf
     if resolved in seen:
         raise ConfigError(f"{path}: include cycle through {[str(p) for p in seen]}")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML: {err}") from err
+    if data is None or data == {}:
+        # Else it would run every schema default, at full size, as if that had been asked for.
+        raise ConfigError(
+            f"{path}: the file is empty (no keys set); write the keys to set, or start from a "
+            f"base with `{INCLUDE_KEY}: <file>` (e.g. configs/burgers_golden.yaml)"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     layers: list[tuple[str, DictConfig]] = []
@@ -176,6 +191,26 @@ def _merge(base: DictConfig, layer: DictConfig, source: str) -> DictConfig:
         key = getattr(err, "full_key", None)
         detail = str(err).splitlines()[0]
         raise ConfigError(f"{source}: key '{key}': {detail}") from err
+
+
+def _require_device(device: str, source: str) -> None:
+    """Refuse a ``cuda[:N]`` device this machine does not have, naming the key and the way out."""
+    if device == "cpu":
+        return
+    import torch  # only for a CUDA config that is about to run: reading configs needs no torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if count == 0:
+        raise ConfigError(
+            f"{source}: key 'device' is {device!r}, but this machine has no CUDA device; "
+            "set device: cpu (or the override device=cpu)"
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        raise ConfigError(
+            f"{source}: key 'device' is {device!r}, but this machine has {count} CUDA "
+            f"device(s), cuda:0 to cuda:{count - 1}; set one of those, or device: cpu"
+        )
 
 
 def _validate_tree(node: Any, prefix: str, source: str) -> None:

@@ -22,7 +22,7 @@ from ups import distributed
 from ups.data.dataset import get_dataset
 from ups.progress import EPOCH_LEGEND, say, stage_header
 from ups.schema import STAGE_SPECS, STAGES, UpsConfig
-from ups.session import open_session
+from ups.session import check_run_path, open_session
 from ups.stages.context import StageContext
 from ups.train.loop import fit
 
@@ -51,6 +51,8 @@ def train(
 
 
 def _train(cfg, run_dir, names, resume, progress, world) -> Path:
+    if world.is_main:  # a bad run path is refused before the dataset is solved, not after
+        check_run_path(Path(run_dir) if run_dir else Path(cfg.paths.runs), resume)
     # Rank 0 builds (or verifies) the cache first, so the ranks never generate it twice.
     dataset = (
         get_dataset(cfg.data, cfg.paths.data_cache, progress=progress) if world.is_main else None

@@ -13,7 +13,9 @@ Every file is written atomically (history lines are appended and fsynced one at 
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,9 +25,10 @@ from typing import Any
 from ups import atomic
 from ups.config import config_diff, config_hash, load_config, to_dict, to_yaml, training_hash
 from ups.repro import environment_fingerprint
+from ups.runlock import LOCK_FILE
 from ups.schema import UpsConfig
 
-STATUSES = ("running", "finished", "failed")
+STATUSES = ("running", "finished", "failed", "interrupted")
 
 
 class RunMismatchError(ValueError):
@@ -34,6 +37,14 @@ class RunMismatchError(ValueError):
 
 class RunNotFoundError(FileNotFoundError):
     """A path that is not a run folder."""
+
+
+class RunUnfinishedError(RuntimeError):
+    """A run whose training did not finish, asked for what only a finished run can give."""
+
+
+class RunRecordError(ValueError):
+    """A run record file (run.json, metrics.json, history.jsonl) is torn or not valid JSON."""
 
 
 def _now() -> str:
@@ -56,7 +67,9 @@ class RunRecord:
     def create(cls, cfg: UpsConfig, run_dir: str | Path | None = None) -> RunRecord:
         """Start a run folder (default ``<paths.runs>/<new id>``); refuses a non-empty folder."""
         path = Path(run_dir) if run_dir else Path(cfg.paths.runs) / new_run_id(cfg)
-        if path.exists() and any(path.iterdir()):
+        require_folder(path)
+        # The run's lock file (ups/runlock.py) may already be there: it is not a run's content.
+        if path.exists() and any(p.name != LOCK_FILE for p in path.iterdir()):
             raise FileExistsError(f"run folder {path} exists and is not empty; resume it instead")
         path.mkdir(parents=True, exist_ok=True)
         atomic.write_text(path / "config.yaml", to_yaml(cfg))
@@ -88,7 +101,12 @@ class RunRecord:
                 f"{config_diff(to_dict(recorded), to_dict(cfg))}"
             )
         record = cls(path)
-        record.update_run(status="running")
+        info = _read_json(path / "run.json")
+        info.pop("error", None)  # the earlier failure is being dealt with; a new one is recorded
+        atomic.write_json(path / "run.json", {**info, "status": "running", "updated": _now()})
+        # Temp files of writes a kill cut short: the lock says no writer is left to finish them.
+        for orphan in record.checkpoint_dir.glob(".*.tmp"):
+            orphan.unlink()
         return record
 
     @property
@@ -168,8 +186,49 @@ def read_history(path: Path) -> list[dict[str, Any]]:
             if number == len(lines):
                 warnings.warn(f"{path}: dropped a torn last line ({err})", stacklevel=2)
                 break
-            raise ValueError(f"{path}:{number}: not valid JSON: {err}") from err
+            raise RunRecordError(
+                f"{path}:{number}: not valid JSON ({err}); only a torn last line is repaired: "
+                "fix or delete that line"
+            ) from err
     return rows
+
+
+def run_status(path: str | Path) -> str:
+    """The status run.json records: one of :data:`STATUSES`."""
+    status = _read_json(Path(path) / "run.json").get("status")
+    if status not in STATUSES:
+        raise RunRecordError(f"{Path(path) / 'run.json'} records no valid status ({status!r})")
+    return status
+
+
+def require_finished_run(path: str | Path) -> None:
+    """Refuse a run whose status (run.json) is not ``finished``: its checkpoints are those of
+    a training cut short (killed, interrupted, failed, or still going)."""
+    info = _read_json(Path(path) / "run.json")
+    if info.get("status") != "finished":
+        why = f": {info['error']}" if info.get("error") else ""
+        raise RunUnfinishedError(
+            f"run {path} is {info.get('status')!r}{why}, not finished; finish it with "
+            f"`ups train --resume {path}`, then evaluate it"
+        )
+
+
+def require_folder(path: Path) -> None:
+    """Refuse a run path that exists but is not a folder (e.g. ``--run-dir`` naming a file)."""
+    if path.exists() and not path.is_dir():
+        raise RunNotFoundError(f"{path} is a file, not a run folder; pass a folder path")
+
+
+def require_writable(path: Path) -> None:
+    """Refuse a path under a folder this process cannot write (a read-only runs folder), naming
+    the folder: checked before a command starts work, not when its first file is written."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise atomic.ArtifactWriteError(
+            errno.EACCES,
+            f"cannot write under {existing} (for {path}): make it writable, or pass another "
+            "folder (--run-dir, or paths.runs=...)",
+        )
 
 
 def _read_json(path: Path, default: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -177,4 +236,13 @@ def _read_json(path: Path, default: dict[str, Any] | None = None) -> dict[str, A
         if default is not None:
             return dict(default)
         raise FileNotFoundError(f"{path} is missing")
-    return json.loads(path.read_text())
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise RunRecordError(
+            f"{path} is torn or not valid JSON ({err}); restore it from a copy, or delete the "
+            "run folder and train again"
+        ) from err
+    if not isinstance(data, dict):
+        raise RunRecordError(f"{path} holds {type(data).__name__}, not a JSON object")
+    return data

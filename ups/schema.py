@@ -7,6 +7,7 @@ they have exactly one home. Range checks live in each section's ``validate``.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -384,13 +385,60 @@ class UpsConfig:
         require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         require(self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
         require(
-            self.device == "cpu" or self.device.startswith("cuda"),
+            re.fullmatch(r"cpu|cuda(:\d+)?", self.device) is not None,
             "device",
             f"must be 'cpu' or 'cuda[:N]', got {self.device!r}",
         )
+        require(bool(self.stages), "stages", f"is empty: list the stages to train, from {STAGES}")
         unknown = [s for s in self.stages if s not in STAGES]
         require(not unknown, "stages", f"unknown stages {unknown}; choose from {STAGES}")
         require(len(set(self.stages)) == len(self.stages), "stages", "lists a stage twice")
+        self._validate_latent_grid()
+        self._validate_horizons()
+
+    def _validate_latent_grid(self) -> None:
+        """``data.points`` must split into the autoencoder's latent tokens the way its kind
+        builds them; checked when a stage in ``stages`` builds the autoencoder."""
+        if not any("autoencoder" in STAGE_INPUTS[s] for s in self.stages):
+            return
+        points, model = self.data.points, self.autoencoder.model
+        tokens = model.latent_tokens
+        if model.kind == "patch":
+            require(
+                points % tokens == 0,
+                "data.points",
+                f"is {points}, not a multiple of autoencoder.model.latent_tokens={tokens}: the "
+                "patch autoencoder cuts the grid into that many tokens of equal length",
+            )
+            patch = points // tokens
+            require(
+                model.latent_dim <= patch,
+                "autoencoder.model.latent_dim",
+                f"is {model.latent_dim}, more than the patch size {patch} (data.points / "
+                "latent_tokens): an orthonormal basis of a patch has at most that many vectors",
+            )
+            return
+        ratio = points // tokens  # must be 2**levels: one halving per encoder level
+        require(
+            points % tokens == 0 and ratio & (ratio - 1) == 0,
+            "data.points",
+            f"is {points}, not autoencoder.model.latent_tokens={tokens} times a power of two: "
+            "the conv autoencoder halves the grid down to the latent tokens",
+        )
+
+    def _validate_horizons(self) -> None:
+        """A training window of a time stepper in ``stages`` holds ``rollout_horizon + 1`` of the
+        ``data.frames`` stored frames."""
+        steps = self.data.frames - 1
+        for name in ("operator", "fno"):
+            horizon = getattr(self, name).rollout_horizon
+            require(
+                name not in self.stages or horizon <= steps,
+                f"{name}.rollout_horizon",
+                f"too long: {name}.rollout_horizon={horizon} exceeds the {steps} steps stored "
+                f"(data.frames={self.data.frames}); a training window holds rollout_horizon + 1 "
+                "frames: lower it, or store more frames",
+            )
 
 
 # Sections that say where things go or how they are mirrored, not what is computed:

@@ -53,12 +53,13 @@ def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> Seed
     metrics and their per-trajectory terms."""
     from ups.eval.evaluate import PER_TRAJECTORY_FILE, evaluate  # torch-heavy: in the worker
     from ups.pipeline import train
+    from ups.records import run_status
 
     run_dir = Path(out) / f"seed{seed}"
-    cfg = load_config(config, [*overrides, f"seed={seed}"])
+    cfg = load_config(config, [*overrides, f"seed={seed}"], run_here=True)
     if not (run_dir / "run.json").is_file():
         train(cfg, run_dir, progress=False)
-    elif any(not (run_dir / "checkpoints" / f"{s}.pt").is_file() for s in cfg.stages):
+    elif run_status(run_dir) != "finished":
         train(cfg, run_dir, resume=True, progress=False)  # a killed seed continues bit for bit
     metrics = evaluate(run_dir, progress=False)  # the run's config.yaml holds the overrides
     mode = headline_mode(cfg.ttc.enabled)
@@ -109,7 +110,7 @@ def run_seeds(
 ) -> SeedsSummary:
     """Run every seed (``jobs`` processes at once; on ``devices`` round-robin if given) and
     write ``<out>/seeds.json``."""
-    cfg = load_config(config, overrides)
+    cfg = load_config(config, overrides, run_here=not devices)  # devices override cfg.device
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
     out = Path(out)

@@ -143,7 +143,7 @@ def run_local(
 
 
 def _trial_config(base: str | Path, base_overrides, trial, stage: str) -> UpsConfig:
-    cfg = load_config(base, [*base_overrides, *overrides(trial)])
+    cfg = load_config(base, [*base_overrides, *overrides(trial)], run_here=True)
     if stage not in cfg.stages:
         raise ConfigError(
             f"{base}: the sweep's objective stage '{stage}' is not in stages {cfg.stages}"

@@ -3,16 +3,36 @@
 A dataset's identity is the hash of its config section plus the generator version; its cache
 folder ``<cache>/burgers-<id16>/`` holds ``data.npz`` (train/val/test arrays (N, T, X), float64,
 physical units), ``meta.json`` (the datasheet: config, grid, nu, dt, IC hashes, train stats,
-timing, versions) and ``SHA256SUMS``. Loading verifies the checksums and refuses bad data.
+timing, versions) and ``SHA256SUMS``, which lists exactly those two files.
+
+Loading refuses bad data with a :class:`DatasetError` subclass naming the file and the fix: a
+manifest that does not list exactly the folder's files, a checksum mismatch, a datasheet of
+another config, arrays whose keys, shapes (n_split, frames, points), dtype, finiteness or
+initial-condition hashes disagree with the config and the datasheet.
+
+Building never touches the previous copy before the new one is complete and verified:
+
+1. Hold ``.burgers-<id16>.lock`` beside the folder (``flock``; the kernel frees it when its
+   holder dies): one builder per dataset. Creating it is also the check, before any solving,
+   that the cache can be written. Under the lock, leftovers of killed builders are removed.
+2. Write into ``.burgers-<id16>.build-XXXX/`` beside the final folder and verify it as a load
+   would.
+3. Swap: rename the old folder to ``.burgers-<id16>.old``, rename the new one in, delete the
+   old. A crash between the two renames leaves no final folder but ``.old``: the next load or
+   build renames it back (under the lock, so never in the middle of a live swap).
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
+import os
+import re
 import shutil
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,10 +53,28 @@ from ups.schema import DataConfig
 # Bump when the solver or the initial-condition sampler changes what a config produces.
 GENERATOR_VERSION = 1
 DATA_FILE, META_FILE, SUMS_FILE = "data.npz", "meta.json", "SHA256SUMS"
+# One manifest line, as the builder writes it: "<sha256 hex>  <file name>".
+_SUMS_LINE = re.compile(r"([0-9a-f]{64})  ([^/\\]+)")
 
 
 class DatasetError(RuntimeError):
     """A cached dataset is missing, corrupt or not the one the config asks for."""
+
+
+class ManifestError(DatasetError):
+    """``SHA256SUMS`` is missing, empty, malformed, or does not list exactly the folder's files."""
+
+
+class ChecksumMismatchError(DatasetError):
+    """A file's sha256 differs from the one ``SHA256SUMS`` records: corrupt or truncated."""
+
+
+class DatasetMismatchError(DatasetError):
+    """A dataset's arrays, datasheet and config disagree (shapes, dtype, counts, identity)."""
+
+
+class CacheNotWritableError(DatasetError):
+    """The data cache cannot be created or written; found before any solving."""
 
 
 @dataclass(frozen=True)
@@ -88,50 +126,51 @@ def dataset_dir(data: DataConfig, cache_dir: str | Path) -> Path:
 def get_dataset(
     data: DataConfig, cache_dir: str | Path, rebuild: bool = False, progress: bool = True
 ) -> BurgersDataset:
-    """Load the cached dataset, building it first if absent (or if ``rebuild``)."""
-    path = dataset_dir(data, cache_dir)
-    if rebuild and path.exists():
-        shutil.rmtree(path)
-    if not path.exists():
-        if progress:
-            say(f"building the dataset ({data.n_total} trajectories), cached in {path}")
-        build_dataset(data, cache_dir, progress=progress)
+    """Load the cached dataset, building it first if absent (or if ``rebuild``: the new copy
+    replaces the old one only once it is complete and verified)."""
+    if rebuild or not dataset_dir(data, cache_dir).is_dir():
+        build_dataset(data, cache_dir, progress=progress, replace=rebuild)
     return load_dataset(data, cache_dir)
 
 
 def load_dataset(data: DataConfig, cache_dir: str | Path) -> BurgersDataset:
-    """Load and verify; raises :class:`DatasetError` naming the bad file and the fix."""
+    """Load and verify; raises a :class:`DatasetError` naming the bad file and the fix."""
     path = dataset_dir(data, cache_dir)
+    if not path.is_dir() and _aside(path).is_dir():
+        _restore_after_crash(path)
     if not path.is_dir():
         raise DatasetError(f"no dataset at {path}; build it with `ups data CONFIG`")
-    verify_checksums(path)
-    meta = json.loads((path / META_FILE).read_text())
-    if meta.get("dataset_id") != dataset_id(data):
-        raise DatasetError(f"{path / META_FILE} belongs to another config; {_REBUILD_HINT}")
-    with np.load(path / DATA_FILE, allow_pickle=False) as arrays:
-        splits = {name: arrays[name] for name in SPLITS}
+    meta, splits = _read_verified(path, data)
     return BurgersDataset(path=path, meta=meta, **splits)
 
 
-def build_dataset(data: DataConfig, cache_dir: str | Path, progress: bool = True) -> Path:
-    """Generate the dataset and publish it atomically (a concurrent builder's copy wins)."""
+def build_dataset(
+    data: DataConfig, cache_dir: str | Path, progress: bool = True, replace: bool = False
+) -> Path:
+    """Generate the dataset and publish it atomically; returns its folder.
+
+    Without ``replace``, a copy already published (by a concurrent builder this one waited
+    for) is kept. With it, the old copy stays in place until the new one is verified."""
     final = dataset_dir(data, cache_dir)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    splits, meta = generate(data, progress=progress)
-    meta["generation_seconds"] = round(time.perf_counter() - start, 3)
-    tmp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}."))
-    try:
-        atomic.write_npz(tmp / DATA_FILE, splits)
-        atomic.write_json(tmp / META_FILE, meta)
-        sums = "".join(f"{_sha256(tmp / f)}  {f}\n" for f in (DATA_FILE, META_FILE))
-        atomic.write_text(tmp / SUMS_FILE, sums)
-        tmp.rename(final)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not final.is_dir():
+    with _dataset_lock(final, progress):
+        _restore_aside(final)
+        _remove_leftovers(final)
+        if final.is_dir() and not replace:
+            return final
+        if progress:
+            say(f"building the dataset ({data.n_total} trajectories), cached in {final}")
+        start = time.perf_counter()
+        splits, meta = generate(data, progress=progress)
+        meta["generation_seconds"] = round(time.perf_counter() - start, 3)
+        new = atomic.temp_dir(final.parent, prefix=f".{final.name}.build-")
+        try:
+            _write_dataset(new, splits, meta)
+            _read_verified(new, data)
+            _swap_in(new, final)
+        except BaseException:
+            # The old copy is untouched (or already put back); a leftover goes next build.
+            shutil.rmtree(new, ignore_errors=True)
             raise
-        # Another process published the same dataset first; load_dataset verifies its copy.
     return final
 
 
@@ -188,22 +227,228 @@ def _solve_chunk(data: DataConfig, u0: np.ndarray, t_out: np.ndarray) -> np.ndar
 
 
 def verify_checksums(path: Path) -> None:
-    """Compare every file listed in SHA256SUMS with its recorded digest."""
-    sums = path / SUMS_FILE
-    if not sums.is_file():
-        raise DatasetError(f"{sums} is missing: the cache is incomplete; {_REBUILD_HINT}")
-    for line in sums.read_text().splitlines():
-        digest, name = line.split(maxsplit=1)
+    """Check that SHA256SUMS lists exactly the folder's files and that each matches its digest."""
+    for name, digest in _read_manifest(path).items():
         file = path / name
-        if not file.is_file():
-            raise DatasetError(f"{file} is missing; {_REBUILD_HINT}")
         if _sha256(file) != digest:
-            raise DatasetError(
+            raise ChecksumMismatchError(
                 f"{file} is corrupt or truncated (checksum mismatch); {_REBUILD_HINT}"
             )
 
 
 _REBUILD_HINT = "delete the folder or run `ups data CONFIG --rebuild` to regenerate it"
+
+
+def _read_manifest(path: Path) -> dict[str, str]:
+    """{file name: sha256 hex} from ``path/SHA256SUMS``, refused unless it names exactly the
+    folder's other files (an emptied or partial manifest would otherwise verify nothing)."""
+    sums = path / SUMS_FILE
+    if not sums.is_file():
+        raise ManifestError(f"{sums} is missing: the cache is incomplete; {_REBUILD_HINT}")
+    listed: dict[str, str] = {}
+    for number, line in enumerate(sums.read_text().splitlines(), start=1):
+        match = _SUMS_LINE.fullmatch(line)
+        if match is None or match[2] in listed:
+            raise ManifestError(
+                f"{sums} line {number} is not a `<sha256>  <file>` line of a new file: "
+                f"{line!r}; {_REBUILD_HINT}"
+            )
+        listed[match[2]] = match[1]
+    present = {p.name for p in path.iterdir()} - {SUMS_FILE}
+    for name in (DATA_FILE, META_FILE):
+        if name not in present:
+            raise ManifestError(f"{path / name} is missing; {_REBUILD_HINT}")
+    if not listed:
+        raise ManifestError(f"{sums} is empty: it verifies nothing; {_REBUILD_HINT}")
+    if absent := sorted(listed.keys() - present):
+        raise ManifestError(f"{sums} lists {absent}, absent from {path}; {_REBUILD_HINT}")
+    if unlisted := sorted(present - listed.keys()):
+        raise ManifestError(
+            f"{sums} does not list {unlisted} of {path}: the manifest is partial or the folder "
+            f"holds foreign files; {_REBUILD_HINT}"
+        )
+    return listed
+
+
+def _read_verified(path: Path, data: DataConfig) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """(datasheet, {split: (N, T, X)}) of the folder, once every check of a load has passed."""
+    verify_checksums(path)
+    meta = json.loads((path / META_FILE).read_text())
+    if meta.get("dataset_id") != dataset_id(data):
+        raise DatasetMismatchError(f"{path / META_FILE} belongs to another config; {_REBUILD_HINT}")
+    _check_datasheet(path / META_FILE, meta, data)
+    with np.load(path / DATA_FILE, allow_pickle=False) as arrays:
+        if sorted(arrays.files) != sorted(SPLITS):
+            raise DatasetMismatchError(
+                f"{path / DATA_FILE}: holds arrays {sorted(arrays.files)}, not the splits "
+                f"{list(SPLITS)}; {_REBUILD_HINT}"
+            )
+        splits = {name: arrays[name] for name in SPLITS}
+    for name in SPLITS:
+        _check_split(path / DATA_FILE, name, splits[name], meta, data)
+    return meta, splits
+
+
+def _check_datasheet(file: Path, meta: dict[str, Any], data: DataConfig) -> None:
+    """The datasheet's config, split counts and grids are the config's."""
+    expected = {
+        "config": asdict(data),
+        "counts": _counts(data),
+        "frames": data.frames,
+        "points": data.points,
+    }
+    found = {
+        "config": meta.get("config"),
+        "counts": meta.get("counts"),
+        "frames": len(meta.get("t", [])),
+        "points": len(meta.get("x", [])),
+    }
+    for key, value in expected.items():
+        if found[key] != value:
+            raise DatasetMismatchError(
+                f"{file}: {key} is {found[key]}, but the config asks for {value}; {_REBUILD_HINT}"
+            )
+
+
+def _check_split(
+    file: Path, name: str, u: np.ndarray, meta: dict[str, Any], data: DataConfig
+) -> None:
+    """One split's trajectories u (N, T, X): the config's shape, float64, finite, and their
+    initial conditions are the ones the datasheet hashed (an all-zero array is not)."""
+    shape = (_counts(data)[name], data.frames, data.points)
+    if u.shape != shape:
+        problem = f"has shape {u.shape}, but the config asks for {shape} (n_{name}, frames, points)"
+    elif u.dtype != np.float64:
+        problem = f"has dtype {u.dtype}, not float64"
+    elif not np.isfinite(u).all():
+        problem = "holds non-finite values"
+    elif [initial_condition_hash(v[0]) for v in u] != meta["ic_hashes"][name]:
+        problem = f"has initial conditions other than {META_FILE}'s ic_hashes"
+    else:
+        return
+    raise DatasetMismatchError(f"{file}: split {name!r} {problem}; {_REBUILD_HINT}")
+
+
+def _counts(data: DataConfig) -> dict[str, int]:
+    return {"train": data.n_train, "val": data.n_val, "test": data.n_test}
+
+
+def _write_dataset(folder: Path, splits: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """data.npz, meta.json and their SHA256SUMS into an empty ``folder``."""
+    atomic.write_npz(folder / DATA_FILE, splits)
+    atomic.write_json(folder / META_FILE, meta)
+    sums = "".join(f"{_sha256(folder / f)}  {f}\n" for f in (DATA_FILE, META_FILE))
+    atomic.write_text(folder / SUMS_FILE, sums)
+
+
+def _aside(final: Path) -> Path:
+    """Where the swap parks the previous copy until the new one is in place."""
+    return final.with_name(f".{final.name}.old")
+
+
+def _swap_in(new: Path, final: Path) -> None:
+    """Publish the verified folder ``new`` as ``final``; a previous ``final`` is set aside
+    first and deleted last, so some complete copy exists at every moment."""
+    aside = _aside(final)
+    if final.exists():
+        os.rename(final, aside)
+    try:
+        os.rename(new, final)
+    except BaseException:
+        _restore_aside(final)
+        raise
+    # Published; a part the deletion leaves behind is a leftover the next build removes.
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _restore_aside(final: Path) -> None:
+    """Put the previous copy back where a swap stopped between its renames (hold the lock)."""
+    aside = _aside(final)
+    if not final.exists() and aside.is_dir():
+        os.rename(aside, final)
+        say(f"restored {final}: a rebuild had stopped before replacing it")
+
+
+def _restore_after_crash(final: Path) -> None:
+    """Restore the copy a crashed swap set aside, under the lock (a live swap finishes first)."""
+    try:
+        with _dataset_lock(final, progress=True):
+            _restore_aside(final)
+    except CacheNotWritableError as err:
+        raise CacheNotWritableError(
+            f"{final} is missing: a rebuild stopped mid-swap, and its previous copy "
+            f"{_aside(final)} cannot be moved back ({err}); or restore it by hand: "
+            f"`mv {_aside(final)} {final}`"
+        ) from err
+
+
+def _remove_leftovers(final: Path) -> None:
+    """Delete the folders killed builders left beside ``final`` (hold the lock: then no
+    builder of this dataset is alive). One that cannot be deleted is reported and skipped."""
+    for leftover in final.parent.glob(f".{final.name}.*"):
+        if not leftover.is_dir():  # the lock file itself
+            continue
+        try:
+            shutil.rmtree(leftover)
+        except OSError as err:
+            say(f"could not remove {leftover}, left by a killed build ({err}); delete it by hand")
+
+
+@contextmanager
+def _dataset_lock(final: Path, progress: bool) -> Iterator[None]:
+    """Hold ``.<final>.lock`` for the block: one builder or restorer per dataset at a time.
+
+    The file is deleted on release so that the cache holds only datasets; a waiter that then
+    finds it held a deleted file's lock retries on the current one."""
+    path = final.with_name(f".{final.name}.lock")
+    fd = _lock_fd(path, final, progress)
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _lock_fd(path: Path, final: Path, progress: bool) -> int:
+    """An open descriptor of the lock file ``path``, flocked exclusively."""
+    while True:
+        fd = _open_lock_file(path)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if progress:
+                    say(f"waiting for another process building {final}")
+                fcntl.flock(fd, fcntl.LOCK_EX)
+            if _same_file(fd, path):
+                return fd
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _open_lock_file(path: Path) -> int:
+    """Create or open the lock file: the probe that the cache can be written, before solving."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as err:
+        raise CacheNotWritableError(
+            f"cannot write the data cache {path.parent} ({err.strerror or err}): make it "
+            "writable, or point paths.data_cache at a folder you can write "
+            "(`ups data CONFIG paths.data_cache=DIR`)"
+        ) from err
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the open file ``fd`` (a releaser may have deleted it)."""
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (on_disk.st_dev, on_disk.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _sha256(path: Path) -> str:

@@ -36,8 +36,9 @@ from ups.metrics import (
 )
 from ups.physics.burgers import solve_burgers
 from ups.physics.spectral import interpolate
-from ups.records import RunNotFoundError, RunRecord
+from ups.records import RunNotFoundError, RunRecord, require_finished_run
 from ups.repro import seed_everything
+from ups.runlock import run_lock
 from ups.schema import UpsConfig
 from ups.stages.context import StageContext
 from ups.tracking import WandbMirror
@@ -48,11 +49,18 @@ PER_TRAJECTORY_FILE = "per_trajectory.npz"
 def evaluate(
     run_dir: str | Path, overrides: Sequence[str] = (), progress: bool = True
 ) -> dict[str, Any]:
-    """Evaluate the trained run in ``run_dir``; returns the flat metrics written."""
+    """Evaluate the trained run in ``run_dir``; returns the flat metrics written. The run must
+    be finished, and is locked against writers while it is evaluated."""
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise RunNotFoundError(f"{run_dir} is not a run folder (no config.yaml)")
-    cfg = load_config(run_dir / "config.yaml", overrides)
+    with run_lock(run_dir, "eval"):
+        require_finished_run(run_dir)
+        return _evaluate(run_dir, overrides, progress)
+
+
+def _evaluate(run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[str, Any]:
+    cfg = load_config(run_dir / "config.yaml", overrides, run_here=True)
     seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
     dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=progress)
     ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run_dir))

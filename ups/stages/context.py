@@ -28,6 +28,10 @@ class MissingUpstreamError(FileNotFoundError):
     """A stage needs the checkpoint of an earlier stage that has not been trained."""
 
 
+class UnfinishedUpstreamError(MissingUpstreamError):
+    """An earlier stage's checkpoint exists but its training was cut short."""
+
+
 @dataclass
 class StageContext:
     """Normalised float32 trajectories on the run's device plus the physics they came from."""
@@ -88,8 +92,9 @@ class StageContext:
                 f"{path} is missing: train the '{stage}' stage of this run first "
                 f"(ups train --resume {self.record.path} --stage {stage})"
             )
+        require_finished(self.record, self.cfg, stage)
         model = build()
-        model.load_state_dict(checkpoint.load(path, self.cfg)["model"])
+        model.load_state_dict(checkpoint.load(path, self.cfg, expect=stage)["model"])
         return freeze(model.to(self.device))
 
     @torch.no_grad()
@@ -125,6 +130,25 @@ class StageContext:
     def physical(self, u: torch.Tensor) -> np.ndarray:
         """Normalised tensor -> float64 numpy array in physical units."""
         return self.normalizer.inverse(u.detach().double().cpu().numpy())
+
+
+def require_finished(record: RunRecord, cfg: UpsConfig, stage: str) -> None:
+    """Refuse to read ``stage``'s best checkpoint unless its training ended: its last
+    checkpoint (what every version writes after each epoch) is at the final epoch or stopped
+    early. A best checkpoint of a killed stage is only the best of the epochs it got to."""
+    last = record.checkpoint_path(f"{stage}.last")
+    resume = f"resume it first: ups train --resume {record.path} --stage {stage}"
+    if not last.is_file():
+        raise UnfinishedUpstreamError(
+            f"the '{stage}' stage of {record.path} is unfinished ({last} is missing); {resume}"
+        )
+    state = checkpoint.load(last, cfg, expect=stage)["state"]
+    epochs = getattr(cfg, stage).train.epochs
+    if state["epoch"] < epochs and not state["stopped_early"]:
+        raise UnfinishedUpstreamError(
+            f"the '{stage}' stage of {record.path} is unfinished (epoch {state['epoch']} of "
+            f"{epochs}); {resume}"
+        )
 
 
 def val_rollout_metrics(pred: np.ndarray, true: np.ndarray) -> dict[str, float]:

@@ -5,10 +5,14 @@ Checkpoints hold only tensors, plain containers, numbers and strings, so they lo
 is refused by a run whose config would train that stage differently, naming what differs: the
 check compares :func:`ups.config.stage_hash`, the hash of the keys the stage depends on, so
 evaluation settings or another stage's section may change without invalidating its weights.
+A reader names the stage it expects, so a checkpoint copied in under another stage's name is
+refused; one that is truncated, unreadable or holds anything else is refused by name, never
+unpickled.
 """
 
 from __future__ import annotations
 
+import pickle
 import random
 from pathlib import Path
 from typing import Any
@@ -22,7 +26,11 @@ from ups.schema import UpsConfig
 
 
 class CheckpointMismatchError(RuntimeError):
-    """A checkpoint written under another config."""
+    """A checkpoint written under another config, or for another stage."""
+
+
+class CheckpointUnreadableError(CheckpointMismatchError):
+    """A checkpoint file that is truncated, corrupt, or holds objects beyond plain data."""
 
 
 def save(path: str | Path, payload: dict[str, Any], cfg: UpsConfig) -> None:
@@ -36,15 +44,22 @@ def save(path: str | Path, payload: dict[str, Any], cfg: UpsConfig) -> None:
     atomic.torch_save({**payload, **stamp}, path)
 
 
-def load(path: str | Path, cfg: UpsConfig) -> dict[str, Any]:
-    """Load a checkpoint whose stage ``cfg`` trains the same way; refuse any other."""
+def load(path: str | Path, cfg: UpsConfig, expect: str | None = None) -> dict[str, Any]:
+    """Load a checkpoint whose stage ``cfg`` trains the same way (and, if given, whose stage
+    is ``expect``); refuse any other."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} is missing")
-    payload = torch.load(path, map_location="cpu", weights_only=True)
+    payload = _read(path)
     stage = payload.get("stage")
     if not isinstance(stage, str):
         raise CheckpointMismatchError(f"{path} names no stage: not a ups stage checkpoint")
+    if expect is not None and stage != expect:
+        raise CheckpointMismatchError(
+            f"{path} is a checkpoint of the '{stage}' stage, not of '{expect}': it was copied "
+            f"or renamed; put back the run's own '{expect}' checkpoint, or delete it and "
+            f"retrain that stage (ups train --resume RUN --stage {expect})"
+        )
     if payload.get("stage_hash") != stage_hash(cfg, stage):
         written = config_from_dict(payload.get("config", {}), source=str(path))
         raise CheckpointMismatchError(
@@ -52,6 +67,29 @@ def load(path: str | Path, cfg: UpsConfig) -> dict[str, Any]:
             f"{str(payload.get('stage_hash'))[:12]} vs {stage_hash(cfg, stage)[:12]}); "
             f"differing keys: {config_diff(stage_keys(written, stage), stage_keys(cfg, stage))}"
         )
+    return payload
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """``torch.load`` with plain data only; every way it can fail becomes a named error."""
+    retrain = (
+        f"delete {path} (and its .last checkpoint) and retrain that stage with "
+        "`ups train --resume RUN`"
+    )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        # torch's own message advises turning the safety check off: never pass that on.
+        raise CheckpointUnreadableError(
+            f"{path} was refused: it holds objects beyond tensors and plain containers, which "
+            f"ups never writes and never unpickles; {retrain}"
+        ) from None
+    except (RuntimeError, OSError, EOFError, ValueError) as err:
+        raise CheckpointUnreadableError(
+            f"{path} is truncated or not a checkpoint ({type(err).__name__}); {retrain}"
+        ) from None
+    if not isinstance(payload, dict):
+        raise CheckpointUnreadableError(f"{path} holds no checkpoint dict; {retrain}")
     return payload
 
 

@@ -109,7 +109,7 @@ def fit(stage: Stage, session: RunSession, progress: bool = True) -> FitResult:
         stage.model = model
 
     distributed.barrier(world)  # rank 0's best checkpoint is on disk before anyone reads it
-    best = checkpoint.load(best_path, session.cfg)
+    best = checkpoint.load(best_path, session.cfg, expect=name)
     model.load_state_dict(best["model"])
     return FitResult(state["best_epoch"], dict(best["val"]), epoch, state["stopped_early"])
 
@@ -135,7 +135,7 @@ def _start(stage: Stage, session: RunSession) -> tuple[tuple, dict[str, Any]]:
         "stopped_early": False,
     }
     if last_path.is_file():
-        state = _resume(last_path, session, model, optimizer, scheduler, ema, generators)
+        state = _resume(last_path, name, session, model, optimizer, scheduler, ema, generators)
     # Rows logged after the checkpoint we start from (a kill between the two writes) go, so a
     # resumed run's history equals an uninterrupted one's.
     if session.writes:
@@ -245,8 +245,8 @@ def _check_finite(value, terms, stage, epoch, step, what) -> None:
         )
 
 
-def _resume(path, session, model, optimizer, scheduler, ema, generators) -> dict:
-    payload = checkpoint.load(path, session.cfg)
+def _resume(path, name, session, model, optimizer, scheduler, ema, generators) -> dict:
+    payload = checkpoint.load(path, session.cfg, expect=name)
     model.load_state_dict(payload["model"])
     optimizer.load_state_dict(payload["optimizer"])
     scheduler.load_state_dict(payload["scheduler"])
