@@ -13,6 +13,7 @@ from ups.metrics import (
     nrmse,
     nrmse_at_horizons,
     nrmse_per_step,
+    pdebench_nrmse,
     rmse,
     rollout_metrics,
     ttc_improvement,
@@ -217,3 +218,19 @@ def test_gap_ignores_the_order_of_trajectories(pred, u0, order):
     order = list(order)
     permuted = conservation_gap(pred[order], u0[order])
     assert permuted == pytest.approx(conservation_gap(pred, u0), rel=1e-12, abs=1e-12)
+
+
+def test_pdebench_nrmse_counts_the_given_frames_at_zero_error():
+    true = np.array([[[1.0, -1.0], [2.0, -2.0], [1.0, 1.0], [3.0, -3.0]]])  # (1, T=4, X=2)
+    pred = 1.1 * true[:, 2:]  # 10% off on each predicted frame
+    assert pdebench_nrmse(pred, true, given=2) == pytest.approx((0 + 0 + 0.1 + 0.1) / 4)
+
+
+def test_pdebench_nrmse_is_pdebench_metric_func_on_the_completed_prediction():
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=(5, 12, 16))
+    pred = true[:, 10:] + 0.1 * rng.normal(size=(5, 2, 16))
+    full = np.concatenate([true[:, :10], pred], axis=1)  # PDEBench copies the given frames in
+    # metric_func: RMSE over x / RMS of the truth over x, mean over the batch, then over time.
+    err = np.sqrt(np.mean((full - true) ** 2, axis=-1)) / np.sqrt(np.mean(true**2, axis=-1))
+    assert pdebench_nrmse(pred, true, given=10) == pytest.approx(err.mean(axis=0).mean())

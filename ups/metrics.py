@@ -54,6 +54,14 @@ def nrmse_per_trajectory_step(pred: np.ndarray, true: np.ndarray) -> np.ndarray:
     return err / np.sqrt(np.mean(true**2, axis=-1))
 
 
+def pdebench_nrmse(pred: np.ndarray, true: np.ndarray, given: int) -> float:
+    """PDEBench's ``metric_func`` nRMSE under its protocol: ``given`` true frames, then ``pred``
+    (B, T - given, X) for the rest of ``true`` (B, T, X); the mean over all T frames of the
+    trajectory-mean nRMSE, the given frames counting at zero error (docs/design.md)."""
+    per_frame = nrmse_per_trajectory_step(pred, true[:, given:]).mean(axis=0)  # (T - given,)
+    return float(per_frame.sum() / true.shape[1])
+
+
 def nrmse(pred: np.ndarray, true: np.ndarray) -> float:
     """PDEBench's nRMSE: the mean over trajectories and frames of the per-frame ratio."""
     return float(np.mean(nrmse_per_trajectory_step(pred, true)))

@@ -269,6 +269,7 @@ class RewardWeights:
     tv: float = 1.0
     max_principle: float = 1.0
     pde_residual: float = 1.0
+    solver_step: float = 0.0  # one reference-solver step from the previous state (no data)
 
     def validate(self) -> None:
         for key, value in vars(self).items():
@@ -286,6 +287,7 @@ class TTCConfig:
     horizon: int = 1  # H: steps scored per candidate (1 + H-1 operator-only lookahead steps)
     budget: int = 64  # most candidate evaluations (decode + score) per trajectory and step
     noise_scale: float = 1.0  # multiplies the sampler's initial noise
+    keep_operator_step: bool = True  # candidate 0 is the operator's own step, unsampled
     weights: RewardWeights = field(default_factory=RewardWeights)
 
     @property
@@ -306,6 +308,7 @@ class TTCConfig:
 
 
 SPLIT_NAMES = ("train", "val", "test")
+PDEBENCH_GIVEN = 10  # true frames given under PDEBench's protocol (its `initial_step`)
 CORRECTORS = ("consistency", "diffusion")
 
 
@@ -321,6 +324,9 @@ class EvalConfig:
     solver_reference: bool = True  # time the reference solver on the same trajectories
     # A run whose `fno` stage is the baseline (same dataset); "" = this run's own, if trained.
     baseline_run: str = ""
+    # Also score every mode under PDEBench's protocol (PDEBENCH_GIVEN true frames, then
+    # autoregressive; its metric_func average), beside the default one-frame protocol.
+    pdebench: bool = False
 
     def validate(self) -> None:
         require(self.split in SPLIT_NAMES, "split", f"must be one of {SPLIT_NAMES}")
@@ -439,6 +445,12 @@ class UpsConfig:
                 f"(data.frames={self.data.frames}); a training window holds rollout_horizon + 1 "
                 "frames: lower it, or store more frames",
             )
+        require(
+            not self.eval.pdebench or self.data.frames > PDEBENCH_GIVEN,
+            "eval.pdebench",
+            f"needs more than the protocol's {PDEBENCH_GIVEN} given frames, but data.frames="
+            f"{self.data.frames}",
+        )
 
 
 # Sections that say where things go or how they are mirrored, not what is computed:

@@ -8,7 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from tests.conftest import SMOKE_CONFIG
 from ups.cli import main
+from ups.config import load_config
+from ups.data.dataset import get_dataset
 from ups.eval.evaluate import evaluate
 from ups.eval.modes import MODES, projection
 from ups.metrics import SUITE_KEYS
@@ -145,3 +148,64 @@ def test_cli_eval_prints_the_report_and_refuses_a_non_run(evaluated, tmp_path, c
 
 def test_modes_cover_design_list():
     assert set(MODES) >= {*MODELLED, "fno", *CANDIDATE_RULES}
+
+
+def test_pdebench_protocol_scores_from_the_tenth_true_frame(smoke_run, smoke_cache, tmp_path):
+    from ups.eval.modes import new_env
+    from ups.eval.surrogate import Surrogate
+    from ups.records import RunRecord
+    from ups.stages.context import StageContext
+
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("eval", ".lock"))
+    overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
+    overrides += ["eval.pdebench=true", "ttc.enabled=false", "eval.solver_reference=false"]
+    metrics = evaluate(run, overrides, progress=False)
+
+    cfg = load_config(run / "config.yaml", overrides)
+    dataset = get_dataset(cfg.data, smoke_cache, progress=False)
+    truth = dataset.split("test")  # (B, 11, X): 10 given frames leave one predicted
+    ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run))
+    env = new_env(cfg, dataset.dt, dataset.eps, Surrogate.load(ctx, cfg.eval.corrector))
+    step = MODES["operator"](env, truth[:, 9:])  # (B, 1, X)
+
+    def frame_10_nrmse(pred):  # (B, X) against the truth's frame 10, mean over trajectories
+        rms = np.sqrt(np.mean(truth[:, 10] ** 2, axis=-1))
+        return np.mean(np.sqrt(np.mean((pred - truth[:, 10]) ** 2, axis=-1)) / rms)
+
+    assert metrics["operator/pdebench_nrmse"] == pytest.approx(frame_10_nrmse(step[:, 0]) / 11)
+    assert metrics["persistence/pdebench_nrmse"] == pytest.approx(frame_10_nrmse(truth[:, 9]) / 11)
+    assert "ttc/pdebench_nrmse" not in metrics
+    report = (run / "eval" / "test" / "report.md").read_text()
+    assert "PDEBench protocol: 10 true frames given" in report
+    assert f"| operator | {metrics['operator/pdebench_nrmse']:.4f} |" in report
+
+
+def test_pdebench_protocol_needs_more_frames_than_it_gives(tmp_path):
+    from ups.config import ConfigError
+
+    with pytest.raises(ConfigError, match="eval.pdebench"):
+        load_config(SMOKE_CONFIG, ["eval.pdebench=true", "data.frames=10"])
+
+
+def test_the_operator_step_is_always_a_candidate(evaluated, smoke_cache):
+    from ups.eval.modes import new_env, relative_error
+    from ups.eval.surrogate import Surrogate
+    from ups.records import RunRecord
+    from ups.stages.context import StageContext
+
+    run, overrides, metrics = evaluated
+    cfg = load_config(run / "config.yaml", overrides)
+    assert cfg.ttc.keep_operator_step
+    dataset = get_dataset(cfg.data, smoke_cache, progress=False)
+    truth = dataset.split("test")
+    ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run))
+    env = new_env(cfg, dataset.dt, dataset.eps, Surrogate.load(ctx, cfg.eval.corrector))
+    operator_step = MODES["operator"](env, truth[:, :2])[:, 0]  # (B, X): the first step
+    with np.load(run / "eval" / "test" / "ttc_log.npz") as log:
+        errors = log["oracle/errors"][:, 0]  # (B, K) candidates' true errors at step 1
+    # float32 latents decoded in other batch shapes: equal to rounding
+    np.testing.assert_allclose(errors[:, 0], relative_error(operator_step, truth[:, 1]), rtol=1e-5)
+    assert np.all(errors[:, 1:] != errors[:, :1])  # the others are sampled around it
+    gain = 100 * (metrics["operator/nrmse"] - metrics["oracle/nrmse"]) / metrics["operator/nrmse"]
+    assert metrics["oracle/gain_over_operator_pct"] == pytest.approx(gain)

@@ -12,7 +12,7 @@ EPS = 0.01 / np.pi
 DT = 0.05
 POINTS = 128
 X = np.arange(POINTS) / POINTS
-NAMES = ["mass", "energy", "tv", "max_principle", "pde_residual"]
+NAMES = ["mass", "energy", "tv", "max_principle", "pde_residual", "solver_step"]
 
 
 def _smooth_initial_states(batch: int, seed: int = 0) -> np.ndarray:
@@ -67,6 +67,16 @@ def test_max_principle_reward_of_a_known_overshoot():
     np.testing.assert_allclose(REWARDS["max_principle"](c, SINE, u0, DT, EPS), [-0.25])
 
 
+def test_solver_step_reward_of_a_known_overshoot(reference_step):
+    c, prev = reference_step
+    # 10% beyond the solver's own step from prev (itself within 1e-5 of c) scores -0.1.
+    np.testing.assert_allclose(
+        REWARDS["solver_step"](1.1 * c, prev, prev, DT, EPS), -0.1, atol=2e-5
+    )
+    frozen, true = (REWARDS["solver_step"](u, prev, prev, DT, EPS) for u in (prev, c))
+    assert np.all(frozen < true)  # no step at all is farther from the physics than the step
+
+
 def test_pde_residual_reward_of_a_frozen_sine():
     # c == prev == sin(2 pi x): time term 0, so ||R|| / ||0|| is floored: a huge penalty.
     assert REWARDS["pde_residual"](SINE, SINE, SINE, DT, EPS)[0] < -1e6
@@ -88,13 +98,15 @@ def test_a_reference_step_scores_zero(reference_step):
     # The midpoint residual is O(dt^2), not 0: measured median 0.014, max 0.062 at DT = 0.05.
     assert np.median(-rewards["pde_residual"]) < 0.03
     assert np.max(-rewards["pde_residual"]) < 0.1
+    # The reward's own coarser substeps against the reference's dt <= 1e-3: equal to ~1e-7.
+    assert np.max(-rewards["solver_step"]) < 1e-5
 
 
 PERTURBATIONS = {
     # 1% of the typical amplitude, a fresh draw per grid point: breaks every law.
     "noise": (lambda c: c + 0.01 * np.random.default_rng(1).standard_normal(c.shape), NAMES),
     # 10% larger: energy, TV and max|u| grow; the mean of a two-sine state stays 0.
-    "scale": (lambda c: 1.1 * c, ["energy", "tv", "max_principle", "pde_residual"]),
+    "scale": (lambda c: 1.1 * c, ["energy", "tv", "max_principle", "pde_residual", "solver_step"]),
 }
 
 

@@ -31,6 +31,7 @@ from ups.metrics import (
     conservation_gap_per_trajectory,
     nrmse_per_step,
     nrmse_per_trajectory_step,
+    pdebench_nrmse,
     rollout_metrics,
     ttc_improvement,
 )
@@ -39,7 +40,7 @@ from ups.physics.spectral import interpolate
 from ups.records import RunNotFoundError, RunRecord, require_finished_run
 from ups.repro import seed_everything
 from ups.runlock import run_lock
-from ups.schema import UpsConfig
+from ups.schema import PDEBENCH_GIVEN, UpsConfig
 from ups.stages.context import StageContext
 from ups.tracking import WandbMirror
 
@@ -64,8 +65,8 @@ def _evaluate(run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[s
     seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
     dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=progress)
     ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run_dir))
-    env = mode_fns.new_env(cfg, dataset.dt, dataset.eps, Surrogate.load(ctx, cfg.eval.corrector))
-    env.baseline = _fno_baseline(ctx)
+    surrogate = Surrogate.load(ctx, cfg.eval.corrector)
+    env = mode_fns.new_env(cfg, dataset.dt, dataset.eps, surrogate, _fno_baseline(ctx))
     names = modes_to_run(cfg, has_fno=env.baseline is not None)
     truth = dataset.split(cfg.eval.split)
     preds, seconds = roll_out_all(env, names, truth, cfg.eval.batch_size, progress)
@@ -80,12 +81,24 @@ def _evaluate(run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[s
             cfg, truth
         ) / len(truth)
     metrics |= _ttc_summary(metrics, env.logs)
+    if cfg.eval.pdebench:
+        pdebench_env = mode_fns.new_env(cfg, dataset.dt, dataset.eps, surrogate, env.baseline)
+        metrics |= pdebench_metrics(pdebench_env, names, truth, cfg.eval.batch_size, progress)
     out = run_dir / "eval" / cfg.eval.split
     _write_outputs(out, cfg, metrics, preds, truth, env.logs)
     record = RunRecord(run_dir)
     record.update_metrics({f"eval/{cfg.eval.split}": metrics})
     _mirror(cfg, record, metrics, env.logs)
     return metrics
+
+
+def pdebench_metrics(env, names, truth, batch_size, progress) -> dict[str, float]:
+    """``<mode>/pdebench_nrmse`` of every mode but the candidate rules: rolled out from the last
+    of :data:`PDEBENCH_GIVEN` true frames of ``truth`` (B, T, X), scored as PDEBench's
+    ``metric_func`` (the given frames at zero error)."""
+    names = [n for n in names if n not in mode_fns.CANDIDATE_MODES]
+    preds, _ = roll_out_all(env, names, truth[:, PDEBENCH_GIVEN - 1 :], batch_size, progress)
+    return {f"{n}/pdebench_nrmse": pdebench_nrmse(preds[n], truth, PDEBENCH_GIVEN) for n in names}
 
 
 def modes_to_run(cfg: UpsConfig, has_fno: bool) -> list[str]:
@@ -169,6 +182,10 @@ def _ttc_summary(metrics: dict[str, Any], logs) -> dict[str, float | None]:
         out["ttc/improvement_pct"] = ttc_improvement(base, metrics["ttc/nrmse"])
         out["random/improvement_pct"] = ttc_improvement(base, metrics["random/nrmse"])
         out["oracle/improvement_pct"] = ttc_improvement(base, metrics["oracle/nrmse"])
+        for rule in ("ttc", "oracle"):  # does the candidate set hold states the operator lacks?
+            out[f"{rule}/gain_over_operator_pct"] = ttc_improvement(
+                metrics["operator/nrmse"], metrics[f"{rule}/nrmse"]
+            )
         span = metrics["random/nrmse"] - metrics["oracle/nrmse"]
         gain = metrics["random/nrmse"] - metrics["ttc/nrmse"]
         # 0 = no better than a random pick, 1 = as good as the oracle.

@@ -159,7 +159,9 @@ def _search(env: ModeEnv, u: np.ndarray, rule: Rule, width: int, horizon: int) -
         s.encode(u[:, 0]),
         u[:, 0],
         u.shape[1] - 1,
-        propose=s.proposer(env.generator(CANDIDATE_STREAM, rule.name), cfg.noise_scale),
+        propose=s.proposer(
+            env.generator(CANDIDATE_STREAM, rule.name), cfg.noise_scale, cfg.keep_operator_step
+        ),
         decode=s.decode,
         rule=rule,
         candidates=cfg.candidates,

@@ -77,16 +77,20 @@ class Surrogate:
 
         return correct
 
-    def proposer(self, generator: torch.Generator, noise_scale: float):
-        """``propose(z (M, tokens, D), k) -> (M, k, tokens, D)``: the operator's step plus k
-        sampled residuals each, all drawn from ``generator``."""
+    def proposer(self, generator: torch.Generator, noise_scale: float, keep_step: bool):
+        """``propose(z (M, tokens, D), k) -> (M, k, tokens, D)``: the operator's step plus a
+        sampled residual each, drawn from ``generator``; with ``keep_step`` candidate 0 is the
+        operator's step itself, so a search is never left with only states worse than it."""
 
         @torch.no_grad()
         def propose(z: torch.Tensor, k: int) -> torch.Tensor:
-            zhat = self.step(z).repeat_interleave(k, dim=0)  # (M*k, tokens, D)
+            step = self.step(z)  # (M, tokens, D)
+            drawn = k - 1 if keep_step else k
+            zhat = step.repeat_interleave(drawn, dim=0)  # (M*drawn, tokens, D)
             r = self.sampler(
                 self.corrector_model, zhat, self.ctx.cond(len(zhat)), generator, noise_scale
             )
-            return (zhat + r).unflatten(0, (len(z), k))
+            samples = (zhat + r).unflatten(0, (len(z), drawn))
+            return torch.cat([step[:, None], samples], dim=1) if keep_step else samples
 
         return propose

@@ -18,12 +18,14 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from ups.physics.burgers import solve_burgers
 from ups.physics.invariants import energy as _energy
 from ups.physics.invariants import mass as _mass
 from ups.physics.invariants import max_abs, total_variation
 from ups.physics.residual import burgers_residual
 
 FLOOR = 1e-12
+SOLVER_CFL = 0.5  # the solver_step reward's substeps: h <= SOLVER_CFL * dx / max|prev|
 
 Reward = Callable[[np.ndarray, np.ndarray, np.ndarray, float, float], np.ndarray]
 
@@ -70,12 +72,32 @@ def pde_residual(
     return -residual / np.maximum(rate, FLOOR)
 
 
+def solver_step(
+    c: np.ndarray, prev: np.ndarray, u0: np.ndarray, dt: float, eps: float
+) -> np.ndarray:
+    """``-||c - S(prev)|| / ||S(prev)||``: the candidate's distance to one reference-solver step
+    of length ``dt`` from the previous state on the same grid (CFL-limited IF-RK4 substeps),
+    relative to that step's size; the per-frame nRMSE against a physics estimate of the truth.
+
+    Needs no data, but only scores consistency with ``prev``: along a rollout it cannot see an
+    error already made. Candidates of one beam share ``prev``, so each distinct previous state
+    is solved once.
+    """
+    _check(c, prev, u0, dt, eps)
+    distinct, which = np.unique(prev, axis=0, return_inverse=True)
+    target = solve_burgers(distinct, eps, np.array([0.0, dt]), dt_max=dt, cfl=SOLVER_CFL)[:, 1]
+    target = target[which.reshape(-1)]
+    distance = np.linalg.norm(c - target, axis=-1)
+    return -distance / np.maximum(np.linalg.norm(target, axis=-1), FLOOR)
+
+
 REWARDS: dict[str, Reward] = {
     "mass": mass,
     "energy": energy,
     "tv": tv,
     "max_principle": max_principle,
     "pde_residual": pde_residual,
+    "solver_step": solver_step,
 }
 
 
