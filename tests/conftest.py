@@ -84,19 +84,17 @@ class Killed(RuntimeError):
     """Stands in for SIGKILL: raised instead of writing a checkpoint."""
 
 
-def train_killed_then_resumed(
+def train_killed(
     run_dir: Path, overrides: list[str], monkeypatch, nth: int, prefix: str = ""
-) -> Path:
+) -> None:
     """Train the smoke pipeline into ``run_dir``, killed at the ``nth`` checkpoint write whose
-    file name starts with ``prefix`` (every write by default); then resume it to the end."""
-    import json
-
+    file name starts with ``prefix`` (every write by default)."""
     from ups.train import checkpoint
 
     save, calls = checkpoint.save, {"n": 0}
 
     def dying_save(path, *args, **kwargs):
-        calls["n"] += path.name.startswith(prefix)
+        calls["n"] += Path(path).name.startswith(prefix)
         if calls["n"] == nth:
             raise Killed(f"killed at checkpoint write {nth} ({prefix or 'any'})")
         return save(path, *args, **kwargs)
@@ -105,6 +103,15 @@ def train_killed_then_resumed(
     with pytest.raises(Killed):
         train_smoke(run_dir, overrides)
     monkeypatch.setattr(checkpoint, "save", save)
+
+
+def train_killed_then_resumed(
+    run_dir: Path, overrides: list[str], monkeypatch, nth: int, prefix: str = ""
+) -> Path:
+    """:func:`train_killed`, then resume the run to the end."""
+    import json
+
+    train_killed(run_dir, overrides, monkeypatch, nth, prefix)
     assert json.loads((run_dir / "run.json").read_text())["status"] == "failed"
     return train_smoke(run_dir, overrides, resume=True)
 

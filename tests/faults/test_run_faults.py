@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import REPO, SMOKE_CONFIG, Killed, train_smoke
+from tests.conftest import REPO, SMOKE_CONFIG, train_killed
 from ups import atomic, cli
 from ups.config import load_config
 from ups.records import run_status
@@ -33,23 +33,6 @@ def _ups(capsys, *argv) -> tuple[int, str]:
     """Run the CLI in this process: (exit code, stderr)."""
     code = cli.main([str(a) for a in argv])
     return code, capsys.readouterr().err
-
-
-def _train_killed(run: Path, overrides: list[str], monkeypatch, prefix: str, nth: int) -> None:
-    """Train the smoke pipeline into ``run``, killed at the ``nth`` write of a checkpoint whose
-    file name starts with ``prefix``."""
-    save, calls = checkpoint.save, {"n": 0}
-
-    def dying_save(path, *args, **kwargs):
-        calls["n"] += Path(path).name.startswith(prefix)
-        if calls["n"] == nth:
-            raise Killed(f"killed at write {nth} of {prefix}")
-        return save(path, *args, **kwargs)
-
-    monkeypatch.setattr(checkpoint, "save", dying_save)
-    with pytest.raises(Killed):
-        train_smoke(run, overrides)
-    monkeypatch.setattr(checkpoint, "save", save)
 
 
 @pytest.fixture
@@ -97,7 +80,7 @@ def test_the_lock_holds_across_processes_and_dies_with_its_holder(run_copy, caps
 
 def test_nothing_builds_on_a_half_trained_operator(tmp_path, smoke_overrides, monkeypatch, capsys):
     run = tmp_path / "run"
-    _train_killed(run, [NO_WANDB, *smoke_overrides], monkeypatch, "operator.last", nth=2)
+    train_killed(run, [NO_WANDB, *smoke_overrides], monkeypatch, 2, "operator.last")
     assert (run / "checkpoints" / "operator.pt").is_file()  # a best of the epochs it got to
 
     code, err = _ups(capsys, "train", "--resume", run, "--stage", "diffusion")
@@ -117,7 +100,7 @@ def test_nothing_builds_on_a_half_trained_operator(tmp_path, smoke_overrides, mo
 
 def test_eval_refuses_a_run_killed_mid_diffusion(tmp_path, smoke_overrides, monkeypatch, capsys):
     run = tmp_path / "run"
-    _train_killed(run, [NO_WANDB, *smoke_overrides], monkeypatch, "diffusion.last", nth=1)
+    train_killed(run, [NO_WANDB, *smoke_overrides], monkeypatch, 1, "diffusion.last")
     assert (run / "checkpoints" / "diffusion.pt").is_file()
     code, err = _ups(capsys, "eval", run, "--no-progress")
     assert code == 2 and f"run {run} is 'failed'" in err
@@ -132,7 +115,7 @@ def test_a_seed_killed_after_its_best_checkpoints_is_resumed_not_evaluated(
     out = tmp_path / "seeds"
     overrides = [NO_WANDB, *smoke_overrides]
     # The last stage's best checkpoint exists, so every stage has its <stage>.pt.
-    _train_killed(out / "seed0", [*overrides, "seed=0"], monkeypatch, "consistency.last", nth=1)
+    train_killed(out / "seed0", [*overrides, "seed=0"], monkeypatch, 1, "consistency.last")
     result = run_seed(str(SMOKE_CONFIG), overrides, 0, str(out))
     assert run_status(out / "seed0") == "finished"
     last = torch.load(out / "seed0" / "checkpoints" / "consistency.last.pt", weights_only=True)
