@@ -204,11 +204,12 @@ def run_status(path: str | Path) -> str:
 def require_finished_run(path: str | Path) -> None:
     """Refuse a run whose status (run.json) is not ``finished``: its checkpoints are those of
     a training cut short (killed, interrupted, failed, or still going)."""
-    info = _read_json(Path(path) / "run.json")
-    if info.get("status") != "finished":
-        why = f": {info['error']}" if info.get("error") else ""
+    status = run_status(path)
+    if status != "finished":
+        error = _read_json(Path(path) / "run.json").get("error")
+        why = f": {error}" if error else ""
         raise RunUnfinishedError(
-            f"run {path} is {info.get('status')!r}{why}, not finished; finish it with "
+            f"run {path} is {status!r}{why}, not finished; finish it with "
             f"`ups train --resume {path}`, then evaluate it"
         )
 
