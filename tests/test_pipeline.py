@@ -101,3 +101,37 @@ def test_offline_wandb_mirror_of_a_training_run(smoke_overrides, tmp_path):
     assert offline["summary"]["autoencoder"]["best_epoch"] >= 0
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["autoencoder"]["epochs_run"] == len(logged)
+
+
+def _weights(run, stage: str) -> dict[str, torch.Tensor]:
+    return torch.load(run / "checkpoints" / f"{stage}.pt", weights_only=True)["model"]
+
+
+def _same_weights(a, b) -> bool:
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_stage_trains_the_same_whatever_the_sections_it_is_not_granted(
+    smoke_run, smoke_overrides, tmp_path
+):
+    # The registry (ups.schema.STAGE_SPECS) promises that a stage's weights depend on its
+    # granted sections alone. Watched on real runs: change sections a stage may not read and its
+    # weights stay bitwise the shared smoke run's, while the stage owning the change moves.
+    unread = [
+        "consistency.train.lr=1.0e-3",
+        "consistency.teacher_steps=6",
+        "fno.model.width=8",
+        "eval.batch_size=3",
+        "eval.views=2",
+        "ttc.candidates=2",
+    ]
+    diffusion = ["diffusion.train.lr=3.0e-3", "diffusion.model.width=16", "diffusion.gap_weight=0"]
+    cases = {  # the changed stage -> (its overrides, the stages that must not move)
+        "diffusion": ([*diffusion, *unread], ("autoencoder", "operator")),
+        "consistency": (unread, ("autoencoder", "operator", "diffusion")),
+    }
+    for changed, (overrides, untouched) in cases.items():
+        run = train_smoke(tmp_path / changed, [*smoke_overrides, *overrides])
+        for stage in untouched:
+            assert _same_weights(_weights(smoke_run, stage), _weights(run, stage)), stage
+        assert not _same_weights(_weights(smoke_run, changed), _weights(run, changed)), changed

@@ -101,9 +101,8 @@ class RunRecord:
                 f"{config_diff(to_dict(recorded), to_dict(cfg))}"
             )
         record = cls(path)
-        info = _read_json(path / "run.json")
-        info.pop("error", None)  # the earlier failure is being dealt with; a new one is recorded
-        atomic.write_json(path / "run.json", {**info, "status": "running", "updated": _now()})
+        # The earlier failure is being dealt with; a new one is recorded.
+        record.update_run(clear=("error",), status="running")
         # Temp files of writes a kill cut short: the lock says no writer is left to finish them.
         for orphan in record.checkpoint_dir.glob(".*.tmp"):
             orphan.unlink()
@@ -136,11 +135,12 @@ class RunRecord:
         current = _read_json(self.path / "metrics.json", default={})
         atomic.write_json(self.path / "metrics.json", {**current, **metrics})
 
-    def update_run(self, **fields: Any) -> None:
-        """Merge fields into run.json (e.g. ``status="finished"``) and stamp ``updated``."""
+    def update_run(self, clear: tuple[str, ...] = (), **fields: Any) -> None:
+        """Merge fields into run.json (e.g. ``status="finished"``), drop the keys in ``clear``,
+        and stamp ``updated``."""
         if "status" in fields and fields["status"] not in STATUSES:
             raise ValueError(f"status must be one of {STATUSES}, got {fields['status']!r}")
-        info = _read_json(self.path / "run.json")
+        info = {k: v for k, v in _read_json(self.path / "run.json").items() if k not in clear}
         atomic.write_json(self.path / "run.json", {**info, **fields, "updated": _now()})
 
 

@@ -214,8 +214,8 @@ class DiffusionStageConfig:
     model: DiffusionConfig = field(default_factory=DiffusionConfig)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10, batch_size=256))
     gap_weight: float = 1.0  # score = val nRMSE + gap_weight * val conservation gap / 100
-    # Temperature of the val rollouts that select the teacher: set it to the eval.noise_scale
-    # it will correct at, or selection favours the epoch best at another temperature.
+    # Temperature of the val rollouts that select the teacher; the 'corrected' mode corrects at
+    # it too unless eval.noise_scale says otherwise, so selection and use agree.
     val_noise_scale: float = 1.0
 
     def validate(self) -> None:
@@ -318,7 +318,9 @@ class EvalConfig:
 
     split: str = "test"
     corrector: str = "consistency"  # the sampler behind 'corrected', random, TTC and oracle
-    noise_scale: float = 1.0  # temperature of the 'corrected' mode: multiplies its initial noise
+    # Temperature of the 'corrected' mode (multiplies its initial noise); None: the one the
+    # teacher was selected at, diffusion.val_noise_scale (UpsConfig.corrected_temperature).
+    noise_scale: float | None = None
     batch_size: int = 64  # trajectories rolled out together
     plot_trajectories: int = 3  # test trajectories drawn as space-time images
     solver_reference: bool = True  # time the reference solver on the same trajectories
@@ -327,12 +329,19 @@ class EvalConfig:
     # Also score every mode under PDEBench's protocol (PDEBENCH_GIVEN true frames, then
     # autoregressive; its metric_func average), beside the default one-frame protocol.
     pdebench: bool = False
+    # Step with the operator averaged over this many exact symmetries of Burgers (shifts inside
+    # a token, with and without the reflection; 1 = the operator itself): ups/eval/views.py.
+    views: int = 1
 
     def validate(self) -> None:
         require(self.split in SPLIT_NAMES, "split", f"must be one of {SPLIT_NAMES}")
         require(self.corrector in CORRECTORS, "corrector", f"must be one of {CORRECTORS}")
         require(self.batch_size >= 1, "batch_size", f"must be >= 1, got {self.batch_size}")
-        require(self.noise_scale >= 0, "noise_scale", f"must be >= 0, got {self.noise_scale}")
+        require(
+            self.noise_scale is None or self.noise_scale >= 0,
+            "noise_scale",
+            f"must be >= 0 (or null: the teacher's), got {self.noise_scale}",
+        )
         require(self.plot_trajectories >= 0, "plot_trajectories", "must be >= 0")
 
 
@@ -387,6 +396,14 @@ class UpsConfig:
     paths: PathsConfig = field(default_factory=PathsConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
+    @property
+    def corrected_temperature(self) -> float:
+        """The 'corrected' mode's temperature: ``eval.noise_scale``, by default the one the
+        teacher was selected at (``diffusion.val_noise_scale``)."""
+        if self.eval.noise_scale is None:
+            return self.diffusion.val_noise_scale
+        return self.eval.noise_scale
+
     def validate(self) -> None:
         require(self.seed >= 0, "seed", f"must be >= 0, got {self.seed}")
         require(self.threads >= 1, "threads", f"must be >= 1, got {self.threads}")
@@ -401,6 +418,7 @@ class UpsConfig:
         require(len(set(self.stages)) == len(self.stages), "stages", "lists a stage twice")
         self._validate_latent_grid()
         self._validate_horizons()
+        self._validate_views()
 
     def _validate_latent_grid(self) -> None:
         """``data.points`` must split into the autoencoder's latent tokens the way its kind
@@ -450,6 +468,18 @@ class UpsConfig:
             "eval.pdebench",
             f"needs more than the protocol's {PDEBENCH_GIVEN} given frames, but data.frames="
             f"{self.data.frames}",
+        )
+
+    def _validate_views(self) -> None:
+        """``eval.views`` is 1 or twice a divisor of the grid points per latent token."""
+        views, tokens = self.eval.views, self.autoencoder.model.latent_tokens
+        patch = self.data.points // tokens if self.data.points % tokens == 0 else 0
+        halves = views > 1 and views % 2 == 0 and patch > 0 and patch % (views // 2) == 0
+        require(
+            views == 1 or halves,
+            "eval.views",
+            f"is {views}: must be 1, or twice a divisor of the {patch} grid points per latent "
+            f"token (data.points={self.data.points} / autoencoder.model.latent_tokens={tokens})",
         )
 
 

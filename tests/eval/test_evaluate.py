@@ -209,3 +209,16 @@ def test_the_operator_step_is_always_a_candidate(evaluated, smoke_cache):
     assert np.all(errors[:, 1:] != errors[:, :1])  # the others are sampled around it
     gain = 100 * (metrics["operator/nrmse"] - metrics["oracle/nrmse"]) / metrics["operator/nrmse"]
     assert metrics["oracle/gain_over_operator_pct"] == pytest.approx(gain)
+
+
+def test_symmetry_views_move_the_latent_modes_only(evaluated):
+    run, overrides, metrics = evaluated
+    quiet = [*overrides, "ttc.enabled=false"]
+    plain = evaluate(run, quiet, progress=False)
+    viewed = evaluate(run, [*quiet, "eval.views=8"], progress=False)
+    for mode in ("operator", "corrected"):
+        assert viewed[f"{mode}/nrmse"] != pytest.approx(plain[f"{mode}/nrmse"], rel=1e-4), mode
+    assert viewed["persistence/nrmse"] == plain["persistence/nrmse"]
+    assert viewed["spectral_coarse/nrmse"] == plain["spectral_coarse/nrmse"]
+    report = (run / "eval" / "test" / "report.md").read_text()
+    assert "averaged over 8 symmetry views" in report

@@ -79,7 +79,8 @@ def operator(env: ModeEnv, u: np.ndarray) -> np.ndarray:
 def corrected(env: ModeEnv, u: np.ndarray) -> np.ndarray:
     """Operator plus one sampled correction per step."""
     generator = env.generator("eval/corrected", "corrected")
-    return _latent_rollout(env, u, env.surrogate.corrector(generator, env.cfg.eval.noise_scale))
+    corrector = env.surrogate.corrector(generator, env.cfg.corrected_temperature)
+    return _latent_rollout(env, u, corrector)
 
 
 def projection(env: ModeEnv, u: np.ndarray) -> np.ndarray:

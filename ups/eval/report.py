@@ -48,7 +48,7 @@ def markdown_report(
         "",
         "Physical space, autoregressive from frame 0, given frame excluded. nRMSE with its "
         "bootstrap 95% interval over trajectories; horizons are the nRMSE at that fraction of "
-        "the rollout.",
+        "the rollout." + _views_note(cfg),
         "",
         mode_table(metrics, list(curves)),
     ]
@@ -66,6 +66,16 @@ def markdown_report(
     if ttc_steps:
         lines += ["", *ttc_step_table(ttc_steps)]
     return "\n".join(lines) + "\n"
+
+
+def _views_note(cfg: UpsConfig) -> str:
+    views = cfg.eval.views
+    if views == 1:
+        return ""
+    return (
+        f" Every latent mode steps with the operator averaged over {views} symmetry views "
+        "(`eval.views`: shifts inside a token, with and without the reflection)."
+    )
 
 
 def mode_table(metrics: Mapping[str, Any], modes: list[str]) -> str:

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ups.eval.views import SymmetryViews
 from ups.models.consistency import consistency_sample
 from ups.models.diffusion import sample
 from ups.rollout import Corrector
@@ -38,7 +39,8 @@ class Surrogate:
 
     @classmethod
     def load(cls, ctx: StageContext, corrector: str) -> Surrogate:
-        """Load the run's trained models; ``corrector`` is 'consistency' or 'diffusion'."""
+        """Load the run's trained models; ``corrector`` is 'consistency' or 'diffusion'. With
+        ``eval.views`` > 1 the operator steps as its average over that many symmetry views."""
         if corrector == "consistency":
             sigmas = student_sigmas(ctx)
             model = load_student(ctx)
@@ -52,7 +54,10 @@ class Surrogate:
             def draw(model, zhat, cond, generator, noise_scale):
                 return sample(model, zhat, cond, generator, noise_scale=noise_scale)
 
-        return cls(ctx, load_autoencoder(ctx), load_operator(ctx), model, draw)
+        autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
+        if ctx.cfg.eval.views > 1:
+            operator = SymmetryViews(operator, autoencoder, ctx.normalizer, ctx.cfg.eval.views)
+        return cls(ctx, autoencoder, operator, model, draw)
 
     @torch.no_grad()
     def encode(self, u: np.ndarray) -> torch.Tensor:
