@@ -345,6 +345,12 @@ class EvalConfig:
         require(self.plot_trajectories >= 0, "plot_trajectories", "must be >= 0")
 
 
+def views_fit(views: int, patch: int) -> bool:
+    """Whether ``views`` symmetry views fit ``patch`` grid points per token: 1, or twice a
+    divisor of ``patch`` (ups/eval/views.py)."""
+    return views == 1 or (views > 1 and views % 2 == 0 and patch > 0 and patch % (views // 2) == 0)
+
+
 @dataclass(frozen=True)
 class WandbConfig:
     """Weights & Biases mirror of the local run record; offline by default."""
@@ -474,9 +480,8 @@ class UpsConfig:
         """``eval.views`` is 1 or twice a divisor of the grid points per latent token."""
         views, tokens = self.eval.views, self.autoencoder.model.latent_tokens
         patch = self.data.points // tokens if self.data.points % tokens == 0 else 0
-        halves = views > 1 and views % 2 == 0 and patch > 0 and patch % (views // 2) == 0
         require(
-            views == 1 or halves,
+            views_fit(views, patch),
             "eval.views",
             f"is {views}: must be 1, or twice a divisor of the {patch} grid points per latent "
             f"token (data.points={self.data.points} / autoencoder.model.latent_tokens={tokens})",

@@ -115,7 +115,7 @@ def test_a_non_symmetric_step_is_averaged_over_the_group():
     assert np.abs(np.mean(carried, axis=0) - bias).max() > 0.5  # not the plain step
 
 
-def test_views_must_fit_the_grid_per_token(tmp_path):
+def test_views_must_fit_the_grid_per_token():
     # The smoke grid: 32 points in 8 tokens, 4 points each.
     assert load_config(SMOKE_CONFIG, ["eval.views=8"]).eval.views == 8
     for bad in ("3", "6", "16", "0"):

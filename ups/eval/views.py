@@ -20,15 +20,16 @@ from torch import nn
 
 from ups.data.augment import burgers_symmetry
 from ups.data.normalize import Normalizer
+from ups.schema import views_fit
 
 
 def view_elements(views: int, patch: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The ``views`` group elements as (shift (V,) grid points, reflect (V,) bool); element 0 is
     the identity. ``views`` is 1 or twice a divisor of ``patch`` (grid points per token)."""
+    if not views_fit(views, patch):
+        raise ValueError(f"views must be 1 or twice a divisor of {patch}, got {views}")
     if views == 1:
         return torch.zeros(1, dtype=torch.long), torch.zeros(1, dtype=torch.bool)
-    if views < 2 or views % 2 or patch % (views // 2):
-        raise ValueError(f"views must be 1 or twice a divisor of {patch}, got {views}")
     shifts = torch.arange(0, patch, patch // (views // 2))
     return shifts.repeat(2), torch.arange(2).repeat_interleave(len(shifts)).bool()
 
