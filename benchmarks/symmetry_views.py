@@ -1,7 +1,7 @@
 """What symmetry views (``eval.views``) buy on one trained run: nRMSE and cost per view count.
 
 ``python benchmarks/symmetry_views.py RUN [--split val] [--views 1 2 4 8 16] [--step-views 2 4]
-[--out F.npz]``
+[--temperature T] [--out F.npz]``
 rolls out the run's ``split`` (val by default: choose settings there, never on test) with the
 operator averaged over V views (``ups/eval/views.py``), alone and with one corrector sample per
 step (what ``eval.views`` does), and, as a comparison, with the whole corrected step (operator
@@ -87,6 +87,9 @@ def main() -> None:
         default=[2, 4],
         help="view counts of the whole-step variant (V corrector samples a step)",
     )
+    parser.add_argument(
+        "--temperature", type=float, default=None, help="the corrector's (default: the run's)"
+    )
     parser.add_argument("--data-cache", default=None, help="override paths.data_cache")
     parser.add_argument("--out", type=Path, default=None, help="per-trajectory nRMSE (.npz)")
     args = parser.parse_args()
@@ -99,15 +102,16 @@ def main() -> None:
     ctx = StageContext.from_dataset(cfg, dataset, RunRecord(args.run))
     s = Surrogate.load(ctx, cfg.eval.corrector)
     truth = dataset.split(args.split)
+    temperature = cfg.corrected_temperature if args.temperature is None else args.temperature
     print(
         f"{args.run} split {args.split} ({len(truth)} trajectories), temperature "
-        f"{cfg.corrected_temperature}"
+        f"{temperature}"
     )
     print("| variant | nRMSE | median | cons. gap % | ms/traj |\n|---|---|---|---|---|")
     kept = {}
     for views in args.views:
         for name, (step, corrector) in variants(
-            s, views, cfg.corrected_temperature, views in args.step_views
+            s, views, temperature, views in args.step_views
         ).items():
             per_traj, gap, seconds = score(s, step, corrector, truth, cfg.eval.batch_size)
             kept[name] = per_traj

@@ -4,7 +4,15 @@ import sys
 import pytest
 
 from tests.conftest import GOLDEN_CONFIG, SMOKE_CONFIG
-from ups.config import ConfigError, config_from_dict, config_hash, load_config, to_dict, to_yaml
+from ups.config import (
+    ConfigError,
+    config_from_dict,
+    config_hash,
+    evaluation_overrides,
+    load_config,
+    to_dict,
+    to_yaml,
+)
 from ups.schema import UpsConfig
 
 
@@ -131,3 +139,19 @@ def test_config_is_frozen():
     cfg = load_config(SMOKE_CONFIG)
     with pytest.raises(AttributeError):
         cfg.seed = 5  # type: ignore[misc]
+
+
+def test_evaluation_overrides_turn_one_configs_evaluation_into_anothers():
+    old = load_config("configs/burgers_golden.yaml")
+    new = load_config(
+        "configs/burgers_golden.yaml",
+        ["eval.split=val", "eval.noise_scale=0.5", "ttc.weights.mass=2.0", "operator.train.lr=0.1"],
+    )
+    overrides = evaluation_overrides(old, new)
+    assert overrides == ["ttc.weights.mass=2.0", "eval.noise_scale=0.5", 'eval.split="val"']
+    # Applied to the old config they give the new one's evaluation, and touch nothing else.
+    applied = load_config("configs/burgers_golden.yaml", overrides)
+    for section in ("eval", "ttc"):
+        assert to_dict(applied)[section] == to_dict(new)[section]
+    assert applied.operator == old.operator
+    assert evaluation_overrides(new, new) == []

@@ -1,4 +1,5 @@
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -6,7 +7,14 @@ import pytest
 from tests.conftest import SMOKE_CONFIG
 from ups.cli import main
 from ups.config import ConfigError
-from ups.seeds import assign_devices, headline_metrics, run_seeds
+from ups.seeds import (
+    SeedRunMismatchError,
+    assign_devices,
+    headline_metrics,
+    headline_mode,
+    run_seed,
+    run_seeds,
+)
 from ups.summary import SeedResult, spread
 
 
@@ -113,3 +121,23 @@ def test_the_dataset_is_built_once_before_any_seed_starts(tmp_path, monkeypatch)
     overrides = [f"paths.data_cache={cache}"]
     run_seeds(SMOKE_CONFIG, [0, 1], tmp_path / "s", overrides, jobs=1)
     assert len(seen) == 2 and len(seen[0]) == 1 and seen[0][0].startswith("burgers-")
+
+
+def test_a_finished_seed_is_evaluated_as_the_requested_config_asks(
+    smoke_run, smoke_cache, tmp_path
+):
+    # The seed folder's own config.yaml says eval.split=test; the request says val: the seed is
+    # not retrained, and its evaluation follows the request, not the stored config.
+    shutil.copytree(smoke_run, tmp_path / "out" / "seed0")
+    base = [f"paths.data_cache={smoke_cache}", f"paths.runs={tmp_path}"]
+    result = run_seed(str(SMOKE_CONFIG), [*base, "eval.split=val"], 0, str(tmp_path / "out"))
+    val = json.loads((tmp_path / "out" / "seed0" / "eval" / "val" / "metrics.json").read_text())
+    assert result.metrics["nrmse"] == val[f"{headline_mode(True)}/nrmse"]  # smoke: TTC on
+    assert len(result.per_trajectory["nrmse"]) == val["trajectories"]
+
+
+def test_a_seed_folder_trained_otherwise_is_refused_by_key(smoke_run, smoke_cache, tmp_path):
+    shutil.copytree(smoke_run, tmp_path / "out" / "seed0")
+    overrides = [f"paths.data_cache={smoke_cache}", "operator.train.lr=0.5"]
+    with pytest.raises(SeedRunMismatchError, match=r"operator\.train\.lr: .* -> 0\.5.*--out"):
+        run_seed(str(SMOKE_CONFIG), overrides, 0, str(tmp_path / "out"))

@@ -133,6 +133,27 @@ def config_diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> l
     return out
 
 
+def evaluation_overrides(old: UpsConfig, new: UpsConfig) -> list[str]:
+    """``key=value`` overrides that turn ``old``'s evaluation sections (``EVAL_SECTIONS``) into
+    ``new``'s: how a run trained under ``old`` is evaluated as ``new`` asks."""
+    before, after = to_dict(old), to_dict(new)
+    return [
+        o
+        for section in EVAL_SECTIONS
+        for o in _leaf_overrides(before[section], after[section], f"{section}.")
+    ]
+
+
+def _leaf_overrides(old: dict[str, Any], new: dict[str, Any], prefix: str) -> list[str]:
+    out = []
+    for key, value in sorted(new.items()):
+        if isinstance(value, dict):
+            out += _leaf_overrides(old.get(key) or {}, value, f"{prefix}{key}.")
+        elif key not in old or old[key] != value:
+            out.append(f"{prefix}{key}={json.dumps(value)}")  # JSON scalars and lists are YAML
+    return out
+
+
 def canonical_json(obj: Any) -> str:
     """JSON with sorted keys and no whitespace: the same object gives the same bytes everywhere."""
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)

@@ -38,6 +38,38 @@ def test_a_config_that_trains_the_stage_differently_is_refused_by_key(tmp_path):
         checkpoint.load(path, other)
 
 
+def _rewrite(path, edit):
+    """Edit a saved checkpoint's payload in place, as an older or newer ups would have written."""
+    payload = torch.load(path, weights_only=True)
+    edit(payload)
+    torch.save(payload, path)
+
+
+def test_a_key_the_schema_gained_since_the_checkpoint_is_named(tmp_path):
+    # Written by a ups whose schema had no operator.rollout_weight (and so another stage hash):
+    # the refusal names the key the checkpoint's config lacks, not an empty list.
+    cfg = load_config(SMOKE)
+    path = tmp_path / "operator.pt"
+    checkpoint.save(path, {"stage": "operator"}, cfg)
+
+    def older(payload):
+        del payload["config"]["operator"]["rollout_weight"]
+        payload["stage_hash"] = "0" * 64
+
+    _rewrite(path, older)
+    with pytest.raises(CheckpointMismatchError, match=r"operator\.rollout_weight: None -> "):
+        checkpoint.load(path, cfg)
+
+
+def test_a_hash_that_changed_with_no_key_says_so(tmp_path):
+    cfg = load_config(SMOKE)
+    path = tmp_path / "operator.pt"
+    checkpoint.save(path, {"stage": "operator"}, cfg)
+    _rewrite(path, lambda payload: payload.update(stage_hash="0" * 64))
+    with pytest.raises(CheckpointMismatchError, match="no key differs.*--stage operator"):
+        checkpoint.load(path, cfg)
+
+
 def test_a_file_without_a_stage_is_not_a_stage_checkpoint(tmp_path):
     path = tmp_path / "x.pt"
     torch.save({"model": {}}, path)

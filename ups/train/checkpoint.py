@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from ups import atomic
-from ups.config import config_diff, config_from_dict, config_hash, stage_hash, stage_keys, to_dict
+from ups.config import config_diff, config_hash, stage_hash, stage_keys, to_dict
 from ups.schema import UpsConfig
 
 
@@ -61,13 +61,27 @@ def load(path: str | Path, cfg: UpsConfig, expect: str | None = None) -> dict[st
             f"retrain that stage (ups train --resume RUN --stage {expect})"
         )
     if payload.get("stage_hash") != stage_hash(cfg, stage):
-        written = config_from_dict(payload.get("config", {}), source=str(path))
         raise CheckpointMismatchError(
             f"{path} ({stage} stage) was trained under another config (stage hash "
             f"{str(payload.get('stage_hash'))[:12]} vs {stage_hash(cfg, stage)[:12]}); "
-            f"differing keys: {config_diff(stage_keys(written, stage), stage_keys(cfg, stage))}"
+            f"{_differences(payload.get('config', {}), cfg, stage)}"
         )
     return payload
+
+
+def _differences(written: Any, cfg: UpsConfig, stage: str) -> str:
+    """What differs between the config a checkpoint was written under (its raw dict, so a key
+    the schema gained since shows as ``None -> default``) and ``cfg``, in ``stage``'s sections."""
+    now = stage_keys(cfg, stage)
+    if not isinstance(written, dict):
+        return "its stored config is unreadable"
+    diff = config_diff({k: v for k, v in written.items() if k in now}, now)
+    if diff:
+        return f"differing keys: {diff}"
+    return (
+        "no key differs: the config hash itself changed with the ups version; retrain the stage "
+        f"(ups train --resume RUN --stage {stage}) or use the commit that wrote it (run.json)"
+    )
 
 
 def _read(path: Path) -> dict[str, Any]:
