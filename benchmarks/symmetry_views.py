@@ -103,10 +103,7 @@ def main() -> None:
     s = Surrogate.load(ctx, cfg.eval.corrector)
     truth = dataset.split(args.split)
     temperature = cfg.corrected_temperature if args.temperature is None else args.temperature
-    print(
-        f"{args.run} split {args.split} ({len(truth)} trajectories), temperature "
-        f"{temperature}"
-    )
+    print(f"{args.run} split {args.split} ({len(truth)} trajectories), temperature {temperature}")
     print("| variant | nRMSE | median | cons. gap % | ms/traj |\n|---|---|---|---|---|")
     kept = {}
     for views in args.views:
