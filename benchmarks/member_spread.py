@@ -19,24 +19,14 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from symmetry_views import score
+from symmetry_views import load_run, score
 
-from ups.config import load_config
-from ups.data.dataset import get_dataset
-from ups.eval.surrogate import Surrogate
 from ups.models.ensemble import MeanEnsemble
-from ups.records import RunRecord, require_finished_run
-from ups.repro import seed_everything
-from ups.stages.context import StageContext
 
 
 def member_errors(run: Path, split: str) -> dict[str, np.ndarray]:
     """'member m' and 'ensemble' -> per-trajectory nRMSE (B,) of one run's ``split``."""
-    require_finished_run(run)
-    cfg = load_config(run / "config.yaml")
-    seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
-    dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=False)
-    s = Surrogate.load(StageContext.from_dataset(cfg, dataset, RunRecord(run)), cfg.eval.corrector)
+    cfg, dataset, s = load_run(run)
     if not isinstance(s.operator, MeanEnsemble):
         raise SystemExit(f"{run}: operator.members is 1; there are no members to compare")
     truth = dataset.split(split)

@@ -21,13 +21,14 @@ import torch
 from torch import nn
 
 from ups.config import load_config
-from ups.data.dataset import get_dataset
+from ups.data.dataset import BurgersDataset, get_dataset
 from ups.eval.surrogate import Surrogate
 from ups.eval.views import SymmetryViews
 from ups.metrics import conservation_gap, nrmse_per_trajectory_step
 from ups.records import RunRecord, require_finished_run
 from ups.repro import seed_everything
 from ups.rollout import rollout
+from ups.schema import UpsConfig
 from ups.stages.context import StageContext
 
 
@@ -75,6 +76,19 @@ def score(
     return per_traj, float(conservation_gap(pred, truth[:, 0])), seconds
 
 
+def load_run(
+    run: Path, data_cache: str | None = None
+) -> tuple[UpsConfig, BurgersDataset, Surrogate]:
+    """A finished run's config, dataset and frozen models, seeded as the run was."""
+    require_finished_run(run)
+    overrides = [f"paths.data_cache={data_cache}"] if data_cache else []
+    cfg = load_config(run / "config.yaml", overrides)
+    seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
+    dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=False)
+    ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run))
+    return cfg, dataset, Surrogate.load(ctx, cfg.eval.corrector)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -94,13 +108,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="per-trajectory nRMSE (.npz)")
     args = parser.parse_args()
 
-    require_finished_run(args.run)
-    overrides = [f"paths.data_cache={args.data_cache}"] if args.data_cache else []
-    cfg = load_config(args.run / "config.yaml", overrides)
-    seed_everything(cfg.seed, cfg.deterministic, cfg.threads)
-    dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=False)
-    ctx = StageContext.from_dataset(cfg, dataset, RunRecord(args.run))
-    s = Surrogate.load(ctx, cfg.eval.corrector)
+    cfg, dataset, s = load_run(args.run, args.data_cache)
     truth = dataset.split(args.split)
     temperature = cfg.corrected_temperature if args.temperature is None else args.temperature
     print(f"{args.run} split {args.split} ({len(truth)} trajectories), temperature {temperature}")

@@ -7,8 +7,8 @@ import pytest
 from tests.conftest import SMOKE_CONFIG
 from ups.cli import main
 from ups.config import ConfigError
+from ups.records import RunMismatchError
 from ups.seeds import (
-    SeedRunMismatchError,
     assign_devices,
     headline_metrics,
     headline_mode,
@@ -139,5 +139,5 @@ def test_a_finished_seed_is_evaluated_as_the_requested_config_asks(
 def test_a_seed_folder_trained_otherwise_is_refused_by_key(smoke_run, smoke_cache, tmp_path):
     shutil.copytree(smoke_run, tmp_path / "out" / "seed0")
     overrides = [f"paths.data_cache={smoke_cache}", "operator.train.lr=0.5"]
-    with pytest.raises(SeedRunMismatchError, match=r"operator\.train\.lr: .* -> 0\.5.*--out"):
+    with pytest.raises(RunMismatchError, match=r"operator\.train\.lr: .* -> 0\.5.*--out"):
         run_seed(str(SMOKE_CONFIG), overrides, 0, str(tmp_path / "out"))

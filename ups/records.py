@@ -23,7 +23,14 @@ from pathlib import Path
 from typing import Any
 
 from ups import atomic
-from ups.config import config_diff, config_hash, load_config, to_dict, to_yaml, training_hash
+from ups.config import (
+    config_diff,
+    config_hash,
+    load_config,
+    stage_keys,
+    to_yaml,
+    training_hash,
+)
 from ups.repro import environment_fingerprint
 from ups.runlock import LOCK_FILE
 from ups.schema import UpsConfig
@@ -94,12 +101,7 @@ class RunRecord:
         path = Path(run_dir)
         if not (path / "run.json").is_file() or not (path / "config.yaml").is_file():
             raise RunNotFoundError(f"{path} is not a run folder (needs run.json and config.yaml)")
-        recorded = load_config(path / "config.yaml")
-        if training_hash(recorded) != training_hash(cfg):
-            raise RunMismatchError(
-                f"run {path} was started under another config; differing keys: "
-                f"{config_diff(to_dict(recorded), to_dict(cfg))}"
-            )
+        require_same_training(path, cfg)
         record = cls(path)
         # The earlier failure is being dealt with; a new one is recorded.
         record.update_run(clear=("error",), status="running")
@@ -199,6 +201,19 @@ def run_status(path: str | Path) -> str:
     if status not in STATUSES:
         raise RunRecordError(f"{Path(path) / 'run.json'} records no valid status ({status!r})")
     return status
+
+
+def require_same_training(path: Path, cfg: UpsConfig, way_out: str = "") -> UpsConfig:
+    """The config the run at ``path`` was started under (its config.yaml), refused with
+    :class:`RunMismatchError`, naming the keys, unless ``cfg`` trains the same (evaluation
+    settings may differ). ``way_out`` ends the message."""
+    recorded = load_config(path / "config.yaml")
+    if training_hash(recorded) != training_hash(cfg):
+        keys = config_diff(stage_keys(recorded, "*"), stage_keys(cfg, "*"))
+        raise RunMismatchError(
+            f"run {path} was started under another config; differing keys: {keys}{way_out}"
+        )
+    return recorded
 
 
 def require_finished_run(path: str | Path) -> None:

@@ -19,23 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from ups.config import (
-    ConfigError,
-    config_diff,
-    config_hash,
-    evaluation_overrides,
-    load_config,
-    stage_keys,
-    training_hash,
-)
+from ups.config import ConfigError, config_hash, evaluation_overrides, load_config
 from ups.processes import run_in_processes
 from ups.repro import environment_fingerprint
 from ups.schema import UpsConfig
 from ups.summary import SUMMARY_FILE, TRAJECTORY_METRICS, SeedResult, SeedsSummary
-
-
-class SeedRunMismatchError(ConfigError):
-    """An existing seed folder holds a run trained under other settings than requested."""
 
 
 def headline_mode(ttc_enabled: bool) -> str:
@@ -65,32 +53,21 @@ def run_seed(config: str, overrides: Sequence[str], seed: int, out: str) -> Seed
     metrics and their per-trajectory terms."""
     from ups.eval.evaluate import evaluate  # torch-heavy: in the worker
     from ups.pipeline import train
-    from ups.records import run_status
+    from ups.records import require_same_training, run_status
 
     run_dir = Path(out) / f"seed{seed}"
     cfg = load_config(config, [*overrides, f"seed={seed}"], run_here=True)
     if not (run_dir / "run.json").is_file():
         train(cfg, run_dir, progress=False)
         return _evaluated(cfg, run_dir, evaluate(run_dir, progress=False))
-    trained = load_config(run_dir / "config.yaml")
-    require_same_training(trained, cfg, run_dir)
+    trained = require_same_training(
+        run_dir, cfg, "; pass another --out, or delete that folder to retrain it"
+    )
     if run_status(run_dir) != "finished":
         train(cfg, run_dir, resume=True, progress=False)  # a killed seed continues bit for bit
     # A finished run is evaluated as ``config`` asks, not as its own config.yaml once did.
     overrides = evaluation_overrides(trained, cfg)
     return _evaluated(cfg, run_dir, evaluate(run_dir, overrides, progress=False))
-
-
-def require_same_training(trained: UpsConfig, wanted: UpsConfig, run_dir: Path) -> None:
-    """Refuse to reuse a seed run whose training settings differ from the requested config's
-    (evaluation settings may differ: they are applied when it is evaluated)."""
-    if training_hash(trained) != training_hash(wanted):
-        keys = config_diff(stage_keys(trained, "*"), stage_keys(wanted, "*"))
-        differing = ", ".join(keys) or "the hash differs"
-        raise SeedRunMismatchError(
-            f"{run_dir} was trained under another config ({differing}); "
-            "pass another --out, or delete that folder to retrain it"
-        )
 
 
 def _evaluated(cfg: UpsConfig, run_dir: Path, metrics: dict[str, Any]) -> SeedResult:
