@@ -2,7 +2,9 @@
 
 from dataclasses import replace
 
+import numpy as np
 import pytest
+import scipy.fft
 import torch
 
 from tests.models.conftest import AE_CFG, POINTS, TOKENS, fit_reconstruction, gen
@@ -94,3 +96,37 @@ def test_training_finds_the_subspace_the_patches_live_in():
     fit_reconstruction(ae, patches_in_subspace(64, 3), lr=1e-2, steps=400)
     assert before > 0.1
     assert error(held_out) < 1e-4
+
+
+def test_dct_init_is_the_orthonormal_dct_and_the_same_for_every_seed():
+    cfg = replace(CFG, init="dct")
+    first = PatchAutoencoder(cfg, POINTS, generator=gen(0)).basis().detach()
+    second = PatchAutoencoder(cfg, POINTS, generator=gen(1)).basis().detach()
+    expected = torch.as_tensor(
+        scipy.fft.dct(np.eye(PATCH), norm="ortho", axis=0), dtype=torch.float32
+    )
+    torch.testing.assert_close(first, expected, atol=1e-6, rtol=0)
+    assert torch.equal(first, second)
+    random_bases = [patch_autoencoder(seed).basis().detach() for seed in (0, 1)]
+    assert not torch.allclose(*random_bases, atol=1e-2)
+
+
+def test_dct_init_codes_a_constant_field_in_its_first_coordinate_only():
+    ae = PatchAutoencoder(replace(CFG, init="dct"), POINTS, generator=gen(0))
+    with torch.no_grad():
+        z = ae.encode(torch.full((2, POINTS), 0.5))  # (B, T, D)
+    torch.testing.assert_close(z[..., 0], torch.full((2, TOKENS), 0.5 * PATCH**0.5))
+    assert z[..., 1:].abs().max() < 1e-6
+
+
+def test_dct_init_with_fewer_rows_keeps_the_lowest_frequencies():
+    ae = PatchAutoencoder(replace(CFG, init="dct", latent_dim=3), POINTS, generator=gen(0))
+    expected = scipy.fft.dct(np.eye(PATCH), norm="ortho", axis=0)[:3]
+    np.testing.assert_allclose(ae.basis().detach().numpy(), expected, atol=1e-6)
+
+
+def test_dct_init_of_a_conv_autoencoder_names_the_key():
+    with pytest.raises(InvalidValue, match="init"):
+        replace(AE_CFG, kind="conv", init="dct").validate()
+    with pytest.raises(InvalidValue, match="init"):
+        replace(CFG, init="identity").validate()

@@ -35,6 +35,9 @@ def check_transformer_size(
 
 
 KINDS = ("conv", "patch")
+# random: the patch basis starts from the seed's draw; dct: from the lowest-frequency rows of the
+# orthonormal DCT-II, the same for every seed (docs/design.md, "Stages").
+PATCH_INITS = ("random", "dct")
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class AutoencoderConfig:
 
     ``kind``: ``conv`` (this module) or ``patch`` (:mod:`ups.models.patch_autoencoder`, which
     has no convolutions and ignores ``channels``, ``kernel`` and ``blocks_per_level``).
+    ``init``: where the patch basis starts (``PATCH_INITS``); ``dct`` only with ``patch``.
     """
 
     kind: str = "conv"
@@ -51,9 +55,18 @@ class AutoencoderConfig:
     channels: int = 32
     kernel: int = 5
     blocks_per_level: int = 1
+    init: str = "random"
 
     def validate(self) -> None:
         require(self.kind in KINDS, "kind", f"must be one of {KINDS}, got {self.kind!r}")
+        require(
+            self.init in PATCH_INITS, "init", f"must be one of {PATCH_INITS}, got {self.init!r}"
+        )
+        require(
+            self.init == "random" or self.kind == "patch",
+            "init",
+            f"{self.init!r} is a patch basis; kind {self.kind!r} has none (use 'random')",
+        )
         require(self.latent_tokens >= 1, "latent_tokens", f"must be >= 1, got {self.latent_tokens}")
         require(self.latent_dim >= 1, "latent_dim", f"must be >= 1, got {self.latent_dim}")
         require(self.channels >= 1, "channels", f"must be >= 1, got {self.channels}")

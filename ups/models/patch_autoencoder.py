@@ -8,7 +8,9 @@ with D < P training finds the best D-dimensional subspace of the patches (their 
 
 Why orthonormal: the latent operator then sees coordinates with the geometry of the physical
 field whatever the seed; a free ``Linear(P, D)`` pair trained to invert itself ends up
-conditioned differently per seed, and the operator's progress follows. Why patches rather than
+conditioned differently per seed, and the operator's progress follows. With D = P every
+orthonormal basis reconstructs exactly, so training leaves the basis where it started:
+``init: dct`` starts every seed from the same one (the DCT), ``random`` from the seed's draw. Why patches rather than
 the conv autoencoder: the same operator learns markedly faster on them (both measured:
 docs/design.md, "Stages"). Deterministic, no batch statistics; a shift of the grid by P points
 is a shift of the latent by one token.
@@ -16,12 +18,24 @@ is a shift of the latent by one token.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
 from ups.checks import require
 from ups.models.configs import AutoencoderConfig
 from ups.models.layers import materialise
+
+
+def dct_rows(rows: int, size: int) -> torch.Tensor:
+    """The first ``rows`` rows of the orthonormal DCT-II of length ``size``: (rows, size), lowest
+    frequency first; row 0 is the patch mean times sqrt(size)."""
+    k = torch.arange(rows, dtype=torch.float64)[:, None]
+    n = torch.arange(size, dtype=torch.float64)[None, :]
+    basis = torch.cos(torch.pi * (n + 0.5) * k / size) * math.sqrt(2.0 / size)
+    basis[0] /= math.sqrt(2.0)
+    return basis.float()
 
 
 class PatchAutoencoder(nn.Module):
@@ -46,6 +60,9 @@ class PatchAutoencoder(nn.Module):
         with torch.device("meta"):
             self.encoder = nn.Linear(self.patch, cfg.latent_dim, bias=False)  # W before QR
         materialise(self, generator)
+        if cfg.init == "dct":
+            with torch.no_grad():
+                self.encoder.weight.copy_(dct_rows(cfg.latent_dim, self.patch))
 
     def basis(self) -> torch.Tensor:
         """The encoder weight with its rows orthonormalised: (D, P), ``basis @ basis.T = I``."""
