@@ -10,10 +10,10 @@ Why orthonormal: the latent operator then sees coordinates with the geometry of 
 field whatever the seed; a free ``Linear(P, D)`` pair trained to invert itself ends up
 conditioned differently per seed, and the operator's progress follows. With D = P every
 orthonormal basis reconstructs exactly, so training leaves the basis where it started:
-``init: dct`` starts every seed from the same one (the DCT), ``random`` from the seed's draw. Why patches rather than
-the conv autoencoder: the same operator learns markedly faster on them (both measured:
-docs/design.md, "Stages"). Deterministic, no batch statistics; a shift of the grid by P points
-is a shift of the latent by one token.
+``init: dct`` starts every seed from the same one (the DCT), ``random`` from the seed's draw.
+Why patches rather than the conv autoencoder: the same operator learns markedly faster on them
+(both measured: docs/design.md, "Stages"). Deterministic, no batch statistics; a shift of the
+grid by P points is a shift of the latent by one token.
 """
 
 from __future__ import annotations
