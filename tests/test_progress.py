@@ -1,7 +1,7 @@
 import io
 
 from ups import progress
-from ups.progress import bars, duration, epoch_line, stage_header
+from ups.progress import bars, duration, epoch_line, stage_done, stage_header
 
 
 def test_duration_picks_the_largest_unit():
@@ -39,3 +39,12 @@ def test_bars_only_when_asked_and_on_a_terminal(monkeypatch):
     assert bars(True) and not bars(False)
     monkeypatch.setattr(progress.sys, "stderr", _Stream(tty=False))
     assert not bars(True)  # a log file gets the epoch lines, not a redraw per step
+
+
+def test_stage_done_gives_its_time_the_run_so_far_and_what_is_left():
+    assert stage_done("operator", 1442, 1480, ["diffusion"]) == (
+        "[operator] done in 24m02s; run 24m40s so far, diffusion to go"
+    )
+    assert stage_done("diffusion", 80, 1560, []) == (
+        "[diffusion] done in 1m20s; run 26m00s so far, every stage done"
+    )

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ups import distributed
 from ups.data.dataset import get_dataset
-from ups.progress import EPOCH_LEGEND, say, stage_header
+from ups.progress import EPOCH_LEGEND, say, stage_done, stage_header
 from ups.schema import STAGE_SPECS, STAGES, UpsConfig
 from ups.session import check_run_path, open_session
 from ups.stages.context import StageContext
@@ -64,12 +64,16 @@ def _train(cfg, run_dir, names, resume, progress, world) -> Path:
         ctx = StageContext.from_dataset(cfg, dataset, session.record)
         if progress:
             say(f"run folder {session.record.path}\n{EPOCH_LEGEND}")
+        run_start = time.perf_counter()
         for i, name in enumerate(names):
             if progress:
                 epochs = getattr(cfg, name).train.epochs
                 say(stage_header(i + 1, len(names), name, epochs, names[i + 1 :]))
             start = time.perf_counter()
             result = fit(stage_class(name)(ctx), session, progress=progress)
+            now = time.perf_counter()
+            if progress:
+                say(stage_done(name, now - start, now - run_start, names[i + 1 :]))
             session.finish_metrics(
                 {
                     name: {
@@ -77,7 +81,7 @@ def _train(cfg, run_dir, names, resume, progress, world) -> Path:
                         "best_val": result.best_val,
                         "epochs_run": result.epochs_run,
                         "stopped_early": result.stopped_early,
-                        "wall_seconds": round(time.perf_counter() - start, 3),
+                        "wall_seconds": round(now - start, 3),
                         # Every optimiser step sees this many rows, summed over the processes.
                         "global_batch": getattr(cfg, name).train.batch_size,
                         "world_size": world.size,

@@ -45,6 +45,12 @@ def stage_header(index: int, total: int, name: str, epochs: int, later: list[str
     return f"[{index}/{total}] {name}: {epochs} epochs{then}"
 
 
+def stage_done(name: str, seconds: float, run_seconds: float, later: list[str]) -> str:
+    """``[operator] done in 24m02s; run 24m40s so far, diffusion to go`` (seconds)."""
+    to_go = f", {', '.join(later)} to go" if later else ", every stage done"
+    return f"[{name}] done in {duration(seconds)}; run {duration(run_seconds)} so far{to_go}"
+
+
 def epoch_line(
     name: str, epoch: int, epochs: int, train: float, score: float, best: bool, eta: float
 ) -> str:
