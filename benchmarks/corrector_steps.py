@@ -29,6 +29,7 @@ import torch
 
 from benchmarks.symmetry_views import load_run
 from ups.metrics import nrmse_per_trajectory_step
+from ups.stages.residuals import residual_pairs
 
 
 @torch.no_grad()
@@ -37,16 +38,12 @@ def one_step(run: Path, split: str, temperature: float | None, data_cache: str |
     cfg, dataset, s = load_run(run, data_cache)
     temperature = cfg.corrected_temperature if temperature is None else temperature
     truth = dataset.split(split)  # (N, T, X) physical
-    u = s.ctx.to_model(truth)
-    z = s.ctx.encode(s.autoencoder, u)  # (N, T, tokens, D)
-    before, after = z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1)
-    cond = s.ctx.cond(len(before))
-    zhat = s.operator(before, cond)
+    pairs = residual_pairs(s.ctx, s.autoencoder, s.operator, s.ctx.to_model(truth))
+    zhat, cond = pairs.zhat, s.ctx.cond(len(pairs))
     correction = s.corrector(s.ctx.generator("eval/corrected"), temperature)(zhat, cond)
-    residual = after - zhat
-    c, r = correction.flatten(1), residual.flatten(1)
+    c, r = correction.flatten(1), pairs.r.flatten(1)
     cosine = torch.nn.functional.cosine_similarity(c, r, dim=1)
-    true_next = truth[:, 1:].reshape(len(before), 1, -1)
+    true_next = truth[:, 1:].reshape(len(pairs), 1, -1)
 
     def step_error(latent: torch.Tensor) -> np.ndarray:
         pred = s.ctx.physical(s.autoencoder.decode(latent))[:, None]
