@@ -13,6 +13,7 @@ import scipy.stats
 from tests.conftest import SMOKE_CONFIG
 from ups import gate
 from ups.cli import main
+from ups.golden import DEFAULT_THRESHOLDS as THRESHOLDS
 from ups.golden import DEFAULT_TOLERANCE, Golden, GoldenFileError, load_golden
 from ups.seeds import run_seeds
 from ups.summary import SeedResult, SeedsSummary
@@ -31,13 +32,19 @@ OTHER_ENV = {**ENV, "cpu": "y"}  # another machine: exact reproduction is not as
 PATTERN = np.linspace(0.5, 1.5, 41)
 
 
-def summary(nrmse, gap, env=ENV, config_hash="abc", wobble=0.0):
+def summary(nrmse, gap, env=ENV, config_hash="abc", wobble=0.0, operator_ratio=1.1):
     """A summary whose seed s has headline ``nrmse[s]`` and ``gap[s]``; ``wobble`` adds
-    alternating per-trajectory noise (mean zero) of that relative size."""
+    alternating per-trajectory noise (mean zero) of that relative size. Its operator alone
+    scores ``operator_ratio`` times the (corrected) headline."""
     noise = wobble * np.where(np.arange(len(PATTERN)) % 2 == 0, 1.0, -1.0)
     results = {
         s: SeedResult(
-            {"nrmse": float(np.mean(n * (PATTERN + noise))), "conservation_gap": g},
+            {
+                "nrmse": float(np.mean(n * (PATTERN + noise))),
+                "conservation_gap": g,
+                "corrected_nrmse": n,
+                "operator_nrmse": operator_ratio * n,
+            },
             {"nrmse": (n * (PATTERN + noise)).tolist(), "conservation_gap": (g * PATTERN).tolist()},
         )
         for s, (n, g) in enumerate(zip(nrmse, gap, strict=True))
@@ -68,7 +75,12 @@ def test_baseline_file_holds_thresholds_tolerance_and_one_entry_per_environment(
     path, written = golden
     on_disk = json.loads(path.read_text())
     assert on_disk["format"] == 2 and on_disk["config_hash"] == "abc"
-    assert on_disk["thresholds"] == {"nrmse": 0.085, "conservation_gap": 2.0, "nrmse_cv_pct": 5.0}
+    assert on_disk["thresholds"] == {
+        "nrmse": 0.085,
+        "conservation_gap": 2.0,
+        "nrmse_cv_pct": 5.0,
+        "corrected_gain_pct": 0.0,
+    }
     assert on_disk["tolerance"] == {
         "alpha": 0.01,
         "seed_cv_pct": {"nrmse": 4.64, "conservation_gap": 8.12},
@@ -134,6 +146,45 @@ def test_thresholds_fail_naming_seed_and_cv(golden):
     assert ("threshold", "nrmse (seed 1)") in failed
     assert ("threshold", "conservation_gap (seed 1)") in failed
     assert ("threshold", "nrmse CV % across seeds") in failed
+
+
+@pytest.mark.parametrize(
+    ("operator_ratio", "gain_pct", "passes"),
+    [(1.1, 0.0, True), (1.1, 9.0, True), (1.1, 9.5, False), (0.99, 0.0, False), (0.99, -2.0, True)],
+)
+def test_refinement_rule_demands_the_declared_gain_over_the_operator(
+    operator_ratio, gain_pct, passes
+):
+    """An operator 1.1x the corrected nRMSE means the corrector gains 9.1%: it meets a 9%
+    margin, not 9.5%; a negative margin allows that much harm."""
+    s = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2], operator_ratio=operator_ratio)
+    (check,) = [
+        c
+        for c in gate.threshold_checks(s, {**THRESHOLDS, "corrected_gain_pct": gain_pct})
+        if c.rule == "refinement"
+    ]
+    assert check.value == pytest.approx(1 / operator_ratio)
+    assert check.limit == pytest.approx(1 - gain_pct / 100)
+    assert check.passed is passes
+
+
+def test_refinement_rule_fails_a_seed_without_its_operator_number():
+    s = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2])
+    del s.per_seed["2"]["operator_nrmse"]
+    (check,) = [c for c in gate.threshold_checks(s, THRESHOLDS) if c.rule == "refinement"]
+    assert not check.passed and check.value == math.inf
+
+
+def test_a_corrector_that_stops_paying_fails_the_gate_and_cannot_become_a_baseline(
+    golden, tmp_path
+):
+    path, base = golden
+    worse = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2], OTHER_ENV, operator_ratio=0.95)
+    assert ("refinement", "corrected / operator nrmse (seeds' mean)") in _failed(
+        gate.check(worse, base)
+    )
+    with pytest.raises(gate.BaselineRejectedError, match="corrected / operator"):
+        gate.update_baseline(tmp_path / "new.json", worse, previous=base)
 
 
 def test_same_environment_demands_exact_reproduction(golden):
@@ -357,7 +408,13 @@ def smoke_baseline(smoke_cache, tmp_path_factory):
     overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
     base = run_seeds(SMOKE_CONFIG, [0], root / "seeds", overrides)
     path = root / "burgers_smoke.json"
-    thresholds = {"nrmse": 10.0, "conservation_gap": 100.0, "nrmse_cv_pct": 5.0}
+    # the tiny smoke corrector is not asked to pay (ratio up to 11)
+    thresholds = {
+        **THRESHOLDS,
+        "nrmse": 10.0,
+        "conservation_gap": 100.0,
+        "corrected_gain_pct": -1000.0,
+    }
     smoke = Golden(path, base.config, base.config_hash, thresholds, DEFAULT_TOLERANCE, [])
     return root, overrides, gate.update_baseline(path, base, previous=smoke)
 

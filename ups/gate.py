@@ -4,6 +4,8 @@ Rules, each reported with its margin (docs/gate.md has the table and the measure
 
 - threshold: every seed's headline ``nrmse`` and ``conservation_gap`` below their maxima, and
   the CV of ``nrmse`` across seeds below its maximum (shared by every environment);
+- refinement: the seeds' mean ``corrected_nrmse`` at least ``corrected_gain_pct`` percent
+  below their mean ``operator_nrmse`` (shared by every environment);
 - identity: the config hash must be the golden file's (another config is reported, not compared);
 - completeness: every seed and metric of the baseline is in the summary judged;
 - reproducibility: where the golden file has an entry for this environment, every seed must
@@ -150,7 +152,20 @@ def threshold_checks(summary: SeedsSummary, thresholds: dict[str, float]) -> lis
     ]
     cv = _number(summary.stats["nrmse"]["cv_pct"])
     checks.append(Check("threshold", "nrmse CV % across seeds", cv, thresholds["nrmse_cv_pct"]))
-    return checks
+    return [*checks, refinement_check(summary, thresholds["corrected_gain_pct"])]
+
+
+def refinement_check(summary: SeedsSummary, gain_pct: float) -> Check:
+    """The corrector pays: the seeds' mean ``corrected_nrmse`` is at least ``gain_pct`` percent
+    below their mean ``operator_nrmse``. The value is their ratio; a seed without either fails."""
+    means = [
+        np.mean([_number(values.get(metric)) for values in summary.per_seed.values()])
+        for metric in ("corrected_nrmse", "operator_nrmse")
+    ]
+    ratio = float(means[0] / means[1]) if math.isfinite(means[1]) else math.inf
+    return Check(
+        "refinement", "corrected / operator nrmse (seeds' mean)", ratio, 1 - gain_pct / 100, True
+    )
 
 
 def completeness_checks(summary: SeedsSummary, entry: Baseline) -> list[Check]:

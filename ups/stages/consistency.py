@@ -22,9 +22,9 @@ from ups.models.consistency import (
     student_from_teacher,
 )
 from ups.models.diffusion import sample
-from ups.stages.context import StageContext, n_batches
+from ups.stages.context import StageContext
 from ups.stages.diffusion import load_denoiser
-from ups.stages.residuals import corrected_val_metrics, load_residual_data
+from ups.stages.residuals import ResidualStage, corrected_val_metrics
 
 NAME = "consistency"
 TWO_STEP_SIGMA = 0.8  # second noise level of 2-step sampling, in units of sigma_data
@@ -42,13 +42,11 @@ def load_student(ctx: StageContext) -> ConsistencyStudent:
     return ctx.load_frozen(NAME, lambda: student_from_teacher(load_denoiser(ctx)))
 
 
-class ConsistencyStage:
+class ConsistencyStage(ResidualStage):
     name = NAME
 
     def __init__(self, ctx: StageContext):
-        self.ctx, self.cfg = ctx, ctx.cfg.consistency
-        self.train_cfg = self.cfg.train
-        self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
+        super().__init__(ctx, ctx.cfg.consistency)
         self.teacher = load_denoiser(ctx)
         self.model = student_from_teacher(self.teacher).requires_grad_(True)
         self.match_zhat = self.val_pairs.zhat[:TEACHER_MATCH_PAIRS]
@@ -59,12 +57,6 @@ class ConsistencyStage:
                 ctx.cond(len(self.match_zhat)),
                 ctx.generator(f"{NAME}/teacher_match"),
             )
-
-    def steps_per_epoch(self) -> int:
-        return n_batches(len(self.pairs), self.train_cfg.batch_size)
-
-    def batches(self, generator: torch.Generator):
-        return self.pairs.batches(self.train_cfg.batch_size, generator)
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         zhat, r = batch

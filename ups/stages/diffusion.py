@@ -14,8 +14,8 @@ import torch
 from torch import nn
 
 from ups.models.diffusion import Denoiser, diffusion_loss, sample
-from ups.stages.context import StageContext, n_batches
-from ups.stages.residuals import corrected_val_metrics, load_residual_data
+from ups.stages.context import StageContext
+from ups.stages.residuals import ResidualStage, corrected_val_metrics
 
 NAME = "diffusion"
 
@@ -29,24 +29,16 @@ def load_denoiser(ctx: StageContext) -> Denoiser:
     return ctx.load_frozen(NAME, lambda: build_denoiser(ctx))
 
 
-class DiffusionStage:
+class DiffusionStage(ResidualStage):
     name = NAME
 
     def __init__(self, ctx: StageContext):
-        self.ctx, self.cfg = ctx, ctx.cfg.diffusion
-        self.train_cfg = self.cfg.train
-        self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
+        super().__init__(ctx, ctx.cfg.diffusion)
         self.model = build_denoiser(ctx)
         self.model.set_sigma_data(
             float((self.pairs.r / self.model.amplitude(self.pairs.zhat)).std())
         )
         self.operator_only = ctx.val_rollout(self.autoencoder, self.operator)
-
-    def steps_per_epoch(self) -> int:
-        return n_batches(len(self.pairs), self.train_cfg.batch_size)
-
-    def batches(self, generator: torch.Generator):
-        return self.pairs.batches(self.train_cfg.batch_size, generator)
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
         zhat, r = batch

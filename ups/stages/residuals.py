@@ -1,4 +1,5 @@
-"""What the two corrector stages share: the operator's residuals and the corrected val score.
+"""What the two corrector stages share: the operator's residuals, their batches and the corrected
+val score.
 
 The corrector models ``r = z_{t+1} - op(z_t)`` given ``zhat = op(z_t)``, with ``z`` the frozen
 autoencoder's latents of consecutive stored frames.
@@ -13,8 +14,9 @@ import torch
 from torch import nn
 
 from ups.rollout import Corrector
+from ups.schema import ConsistencyStageConfig, DiffusionStageConfig
 from ups.stages.autoencoder import load_autoencoder
-from ups.stages.context import StageContext, index_batches
+from ups.stages.context import StageContext, index_batches, n_batches
 from ups.stages.operator import load_operator
 
 OPERATOR_CHUNK = 4096  # latent frames per operator call when precomputing residuals
@@ -53,6 +55,22 @@ def load_residual_data(
     autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
     train = residual_pairs(ctx, autoencoder, operator, ctx.train)
     return autoencoder, operator, train, residual_pairs(ctx, autoencoder, operator, ctx.val)
+
+
+class ResidualStage:
+    """What both corrector stages do alike: load the frozen autoencoder and operator with the
+    train and val residual pairs, and batch the train pairs at the stage's batch size."""
+
+    def __init__(self, ctx: StageContext, section: DiffusionStageConfig | ConsistencyStageConfig):
+        self.ctx, self.cfg = ctx, section
+        self.train_cfg = section.train
+        self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
+
+    def steps_per_epoch(self) -> int:
+        return n_batches(len(self.pairs), self.train_cfg.batch_size)
+
+    def batches(self, generator: torch.Generator):
+        return self.pairs.batches(self.train_cfg.batch_size, generator)
 
 
 def corrected_val_metrics(
