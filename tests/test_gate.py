@@ -99,8 +99,8 @@ def test_the_same_numbers_pass_every_rule(golden):
     verdict = gate.check(summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2]), base)
     assert verdict.passed
     rules = {c.rule for c in verdict.checks}
-    assert rules == {"threshold", "completeness", "reproducibility", "regression"}
-    assert sum(c.rule == "reproducibility" for c in verdict.checks) == 6  # 3 seeds x 2 metrics
+    assert rules == {"threshold", "refinement", "completeness", "reproducibility", "regression"}
+    assert sum(c.rule == "reproducibility" for c in verdict.checks) == 12  # 3 seeds x 4 metrics
 
 
 def test_regression_limit_is_a_one_sided_normal_bound_on_the_larger_standard_error(golden):
