@@ -74,15 +74,10 @@ def beam_search(
     frames = np.empty((B, 1, 0, u0.shape[-1]))
     log = SearchLog()
     for step in range(steps):
-        w = z.shape[1]
-        zc = propose(z.flatten(0, 1), candidates).unflatten(0, (B, w))  # (B, w, K, tokens, D)
-        zc = zc.flatten(1, 2)  # (B, w*K, ...): candidate j extends beam j // K
-        parent = np.repeat(np.arange(w), candidates)
-        c = decode(zc.flatten(0, 1)).reshape(B, w * candidates, -1)
-        rows = np.repeat(np.arange(B), w * candidates)
-        prev_c = prev[:, parent].reshape(B * w * candidates, -1)
-        flat_c = c.reshape(B * w * candidates, -1)
-        score = rule.score(flat_c, prev_c, rows, step).reshape(B, -1)
+        zc, c, parent = _expand(z, propose, decode, candidates)
+        flat_c, rows = c.reshape(-1, c.shape[-1]), np.repeat(np.arange(B), c.shape[1])
+        score = rule.score(flat_c, prev[:, parent].reshape(flat_c.shape), rows, step)
+        score = score.reshape(B, -1)
         if horizon > 1:
             ahead = min(horizon, steps - step) - 1
             score = score + _lookahead_score(zc, c, rule, decode, lookahead, ahead, step)
@@ -101,6 +96,16 @@ def beam_search(
         frames = np.concatenate([history, prev[:, :, None]], axis=2)
     best = np.argmax(total, axis=1)  # beams are sorted, so this is 0; kept explicit
     return frames[np.arange(B), best], log
+
+
+def _expand(z, propose, decode, candidates) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Every beam's ``candidates`` next states from latents ``z`` (B, w, tokens, D): their
+    latents (B, w*K, tokens, D), physical states (B, w*K, X), and each one's beam (w*K,);
+    candidate j extends beam j // K."""
+    B, w = z.shape[:2]
+    zc = propose(z.flatten(0, 1), candidates).unflatten(0, (B, w)).flatten(1, 2)
+    c = decode(zc.flatten(0, 1)).reshape(B, w * candidates, -1)
+    return zc, c, np.repeat(np.arange(w), candidates)
 
 
 def _lookahead_score(zc, c, rule, decode, lookahead, ahead, step) -> np.ndarray:
