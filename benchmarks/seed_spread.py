@@ -1,0 +1,65 @@
+"""A headline's spread between seeds, split into the recipe's shift and per-trajectory noise.
+
+``python benchmarks/seed_spread.py RUN RUN [RUN ...] [--split test] [--modes corrected operator]
+[--at 256 1024]`` reads each run's evaluated per-trajectory nRMSE
+(``RUN/eval/SPLIT/per_trajectory.npz``; one run per seed, all on the same split) and prints, per
+mode, the seed means' CV with its two parts (:mod:`ups.analysis.seed_spread`) and the CV the same
+recipe is expected to show with other numbers of test trajectories. Nothing is written.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from ups.analysis.seed_spread import decompose, predicted_cv_pct
+
+
+def mode_errors(runs: list[Path], split: str, mode: str) -> np.ndarray:
+    """(runs, trajectories) nRMSE of ``mode`` on ``split``."""
+    rows = []
+    for run in runs:
+        file = run / "eval" / split / "per_trajectory.npz"
+        if not file.is_file():
+            raise SystemExit(f"{file} is missing: run `ups eval {run} eval.split={split}` first")
+        with np.load(file, allow_pickle=False) as arrays:
+            key = f"{mode}/nrmse"
+            if key not in arrays.files:
+                raise SystemExit(f"{file} has no {key!r}; it holds {sorted(arrays.files)}")
+            rows.append(arrays[key])
+    if len({len(r) for r in rows}) != 1:
+        raise SystemExit(f"the runs' {split} splits differ in size: {[len(r) for r in rows]}")
+    return np.stack(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, nargs="+")
+    parser.add_argument("--split", default="test", choices=("val", "test"))
+    parser.add_argument("--modes", nargs="+", default=["corrected", "operator", "projection"])
+    parser.add_argument("--at", type=int, nargs="+", default=[256, 1024])
+    args = parser.parse_args()
+    if len(args.runs) < 2:
+        parser.error("give at least two runs (one per seed)")
+    print(
+        "| mode | B | mean | CV % | noise CV % | shift CV % | "
+        + " | ".join(f"expected CV % at B = {b}" for b in args.at)
+        + " |"
+    )
+    print("|---" * (6 + len(args.at)) + "|")
+    for mode in args.modes:
+        errors = mode_errors(args.runs, args.split, mode)
+        parts = decompose(errors)
+        expected = [predicted_cv_pct(parts, b, errors.shape[1]) for b in args.at]
+        print(
+            f"| {mode} | {errors.shape[1]} | {parts['grand_mean']:.4f} | {parts['cv_pct']:.2f} | "
+            f"{parts['noise_cv_pct']:.2f} | {parts['shift_cv_pct']:+.2f} | "
+            + " | ".join(f"{e:.2f}" for e in expected)
+            + " |"
+        )
+
+
+if __name__ == "__main__":
+    main()
