@@ -1,10 +1,11 @@
 """A headline's spread between seeds, split into the recipe's shift and per-trajectory noise.
 
 ``python benchmarks/seed_spread.py RUN RUN [RUN ...] [--split test] [--modes corrected operator]
-[--at 256 1024]`` reads each run's evaluated per-trajectory nRMSE
+[--at 256 1024] [--worst 2]`` reads each run's evaluated per-trajectory nRMSE
 (``RUN/eval/SPLIT/per_trajectory.npz``; one run per seed, all on the same split) and prints, per
 mode, the seed means' CV with its two parts (:mod:`ups.analysis.seed_spread`) and the CV the same
-recipe is expected to show with other numbers of test trajectories. Nothing is written.
+recipe is expected to show with other numbers of test trajectories; then each run's ``--worst``
+trajectories of the first mode (index, nRMSE). Nothing is written.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ def main() -> None:
     parser.add_argument("--split", default="test", choices=("val", "test"))
     parser.add_argument("--modes", nargs="+", default=["corrected", "operator", "projection"])
     parser.add_argument("--at", type=int, nargs="+", default=[256, 1024])
+    parser.add_argument("--worst", type=int, default=2, help="worst trajectories shown per run")
     args = parser.parse_args()
     if len(args.runs) < 2:
         parser.error("give at least two runs (one per seed)")
@@ -59,6 +61,10 @@ def main() -> None:
             + " | ".join(f"{e:.2f}" for e in expected)
             + " |"
         )
+    errors = mode_errors(args.runs, args.split, args.modes[0])
+    for run, row in zip(args.runs, errors, strict=True):
+        worst = np.argsort(row)[::-1][: args.worst]
+        print(f"{run}: worst {args.modes[0]}", ", ".join(f"#{i} {row[i]:.3f}" for i in worst))
 
 
 if __name__ == "__main__":
