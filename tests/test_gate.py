@@ -32,11 +32,15 @@ OTHER_ENV = {**ENV, "cpu": "y"}  # another machine: exact reproduction is not as
 PATTERN = np.linspace(0.5, 1.5, 41)
 
 
-def summary(nrmse, gap, env=ENV, config_hash="abc", wobble=0.0, operator_ratio=1.1):
+def summary(
+    nrmse, gap, env=ENV, config_hash="abc", wobble=0.0, operator_ratio=1.1, operator_gap=None
+):
     """A summary whose seed s has headline ``nrmse[s]`` and ``gap[s]``; ``wobble`` adds
     alternating per-trajectory noise (mean zero) of that relative size. Its operator alone
-    scores ``operator_ratio`` times the (corrected) headline."""
+    scores ``operator_ratio`` times the (corrected) headline, with gap ``operator_gap[s]``
+    (default: the headline's)."""
     noise = wobble * np.where(np.arange(len(PATTERN)) % 2 == 0, 1.0, -1.0)
+    operator_gap = gap if operator_gap is None else operator_gap
     results = {
         s: SeedResult(
             {
@@ -44,6 +48,7 @@ def summary(nrmse, gap, env=ENV, config_hash="abc", wobble=0.0, operator_ratio=1
                 "conservation_gap": g,
                 "corrected_nrmse": n,
                 "operator_nrmse": operator_ratio * n,
+                "operator_conservation_gap": operator_gap[s],
             },
             {"nrmse": (n * (PATTERN + noise)).tolist(), "conservation_gap": (g * PATTERN).tolist()},
         )
@@ -80,6 +85,7 @@ def test_baseline_file_holds_thresholds_tolerance_and_one_entry_per_environment(
         "conservation_gap": 2.0,
         "nrmse_cv_pct": 5.0,
         "corrected_gain_pct": 0.0,
+        "ttc_gain_pct": 0.0,
     }
     assert on_disk["tolerance"] == {
         "alpha": 0.01,
@@ -100,7 +106,7 @@ def test_the_same_numbers_pass_every_rule(golden):
     assert verdict.passed
     rules = {c.rule for c in verdict.checks}
     assert rules == {"threshold", "refinement", "completeness", "reproducibility", "regression"}
-    assert sum(c.rule == "reproducibility" for c in verdict.checks) == 12  # 3 seeds x 4 metrics
+    assert sum(c.rule == "reproducibility" for c in verdict.checks) == 15  # 3 seeds x 5 metrics
 
 
 def test_regression_limit_is_a_one_sided_normal_bound_on_the_larger_standard_error(golden):
@@ -146,6 +152,68 @@ def test_thresholds_fail_naming_seed_and_cv(golden):
     assert ("threshold", "nrmse (seed 1)") in failed
     assert ("threshold", "conservation_gap (seed 1)") in failed
     assert ("threshold", "nrmse CV % across seeds") in failed
+
+
+def test_the_operator_below_the_headline_is_held_to_the_thresholds_too(golden):
+    _, base = golden
+    s = summary([0.05, 0.06, 0.05], [1.0, 1.1, 1.2], OTHER_ENV, operator_gap=[1.0, 2.5, 1.0])
+    s.per_seed["1"]["operator_nrmse"] = 0.09  # its corrected headline (0.06) passes
+    failed = _failed(gate.check(s, base))
+    assert ("threshold", "operator_nrmse (seed 1)") in failed
+    assert ("threshold", "operator_conservation_gap (seed 1)") in failed
+    assert ("threshold", "nrmse (seed 1)") not in failed
+    assert ("threshold", "conservation_gap (seed 1)") not in failed
+
+
+def test_a_seed_without_the_operator_gap_fails_its_threshold():
+    s = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2])
+    del s.per_seed["0"]["operator_conservation_gap"]
+    failed = {(c.rule, c.metric) for c in gate.threshold_checks(s, THRESHOLDS) if not c.passed}
+    assert failed == {("threshold", "operator_conservation_gap (seed 0)")}
+
+
+def _ttc_summary(ttc_nrmse, corrected_nrmse):
+    """Three seeds whose headline is TTC at ``ttc_nrmse`` over a corrected mode at
+    ``corrected_nrmse``, both the same on every seed."""
+    s = summary([ttc_nrmse] * 3, [1.0, 1.1, 1.2], operator_ratio=1.0)
+    for values in s.per_seed.values():
+        values.update(
+            nrmse=ttc_nrmse,
+            corrected_nrmse=corrected_nrmse,
+            operator_nrmse=1.2 * corrected_nrmse,
+            corrected_conservation_gap=1.0,
+            ttc_improvement_pct=100 * (1 - ttc_nrmse / corrected_nrmse),
+        )
+    return s
+
+
+@pytest.mark.parametrize(
+    ("ttc_nrmse", "gain_pct", "passes"),
+    [(0.045, 5.0, True), (0.048, 5.0, False), (0.048, 0.0, True), (0.051, 0.0, False)],
+)
+def test_a_ttc_headline_must_pay_its_declared_margin_over_the_corrected_mode(
+    ttc_nrmse, gain_pct, passes
+):
+    s = _ttc_summary(ttc_nrmse, corrected_nrmse=0.050)
+    checks = gate.threshold_checks(s, {**THRESHOLDS, "ttc_gain_pct": gain_pct})
+    (check,) = [c for c in checks if c.metric == "ttc / corrected nrmse (seeds' mean)"]
+    assert check.value == pytest.approx(ttc_nrmse / 0.050)
+    assert check.limit == pytest.approx(1 - gain_pct / 100)
+    assert check.passed is passes
+
+
+def test_a_ttc_headline_holds_the_corrected_mode_to_the_thresholds():
+    s = _ttc_summary(0.045, corrected_nrmse=0.050)
+    s.per_seed["2"]["corrected_conservation_gap"] = 3.0
+    failed = {(c.rule, c.metric) for c in gate.threshold_checks(s, THRESHOLDS) if not c.passed}
+    assert failed == {("threshold", "corrected_conservation_gap (seed 2)")}
+
+
+def test_without_ttc_there_is_no_ttc_rule_and_the_corrected_headline_is_checked_once():
+    s = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2])
+    metrics = [c.metric for c in gate.threshold_checks(s, THRESHOLDS)]
+    assert not any(m.startswith("ttc") or m.startswith("corrected_") for m in metrics)
+    assert metrics.count("nrmse (seed 0)") == 1
 
 
 @pytest.mark.parametrize(
@@ -222,7 +290,7 @@ def test_update_adds_an_entry_per_environment_and_replaces_only_its_own(golden):
 def test_nearest_entry_is_the_one_sharing_most_of_the_fingerprint(golden):
     path, base = golden
     far = {**ENV, "cpu": "z", "torch": "9", "numpy": "9"}
-    both = gate.update_baseline(path, summary([0.08, 0.081, 0.082], [1.0] * 3, far), base)
+    both = gate.update_baseline(path, summary([0.07, 0.071, 0.072], [1.0] * 3, far), base)
     entry, exact = both.entry_for({**ENV, "cpu": "w"})
     assert not exact and entry.environment["cpu"] == "x"
 
@@ -334,6 +402,10 @@ TAMPERED = {
     "invalid JSON": (lambda d: "{not json", r"is not readable JSON"),
     "a list": (lambda d: [d], r"must be a JSON object, got list"),
     "a top-level key": (_edit(["thresholds"]), r"missing key\(s\) \['thresholds'\]"),
+    "the TTC margin": (
+        _edit(["thresholds", "ttc_gain_pct"]),
+        r"thresholds: missing key\(s\) \['ttc_gain_pct'\]",
+    ),
     "a threshold 'abc'": (
         _edit(["thresholds", "nrmse"], "abc"),
         r"thresholds\.nrmse: must be a finite number, got 'abc'",

@@ -36,6 +36,7 @@ def test_headline_is_ttc_when_on_and_corrected_when_off():
         "ttc/nrmse": 1.0,
         "ttc/conservation_gap": 2.0,
         "operator/nrmse": 3.0,
+        "operator/conservation_gap": 3.5,
         "corrected/nrmse": 4.0,
         "corrected/conservation_gap": 5.0,
         "ttc/improvement_pct": 6.0,
@@ -43,6 +44,7 @@ def test_headline_is_ttc_when_on_and_corrected_when_off():
     }
     on = headline_metrics(metrics, ttc_enabled=True)
     assert on["nrmse"] == 1.0 and on["conservation_gap"] == 2.0
+    assert on["operator_conservation_gap"] == 3.5 and on["corrected_conservation_gap"] == 5.0
     off = headline_metrics(metrics, ttc_enabled=False)
     assert off["nrmse"] == 4.0 and "ttc_improvement_pct" not in off
 

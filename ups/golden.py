@@ -22,14 +22,16 @@ from ups.summary import TRAJECTORY_METRICS, spread
 FORMAT = 2
 ENV_KEYS = ("cpu", "device", "gpu", "threads", "python", "torch", "numpy")
 GATED_METRICS = ("nrmse", "conservation_gap")  # lower is better
-THRESHOLD_KEYS = ("nrmse", "conservation_gap", "nrmse_cv_pct", "corrected_gain_pct")
+THRESHOLD_KEYS = ("nrmse", "conservation_gap", "nrmse_cv_pct", "corrected_gain_pct", "ttc_gain_pct")
 # corrected_gain_pct: how much lower (%) the seeds' mean corrected nRMSE must be than their mean
-# operator nRMSE, so a corrector that stops paying fails the gate (docs/gate.md).
+# operator nRMSE, so a corrector that stops paying fails the gate; ttc_gain_pct: the same of a
+# TTC headline against the corrected mode, applied when the seeds ran TTC (docs/gate.md).
 DEFAULT_THRESHOLDS = {
     "nrmse": 0.085,
     "conservation_gap": 2.0,
     "nrmse_cv_pct": 5.0,
     "corrected_gain_pct": 0.0,
+    "ttc_gain_pct": 0.0,
 }
 # The regression rule's one-sided false-alarm rate per metric, and the spread of seed means
 # (CV %) of the golden recipe measured on 6 seeds (docs/gate.md, docs/results.md).

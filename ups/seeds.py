@@ -39,6 +39,7 @@ def headline_metrics(eval_metrics: dict[str, Any], ttc_enabled: bool) -> dict[st
         "nrmse": eval_metrics[f"{mode}/nrmse"],
         "conservation_gap": eval_metrics[f"{mode}/conservation_gap"],
         "operator_nrmse": eval_metrics["operator/nrmse"],
+        "operator_conservation_gap": eval_metrics["operator/conservation_gap"],
         "corrected_nrmse": eval_metrics["corrected/nrmse"],
         "corrected_conservation_gap": eval_metrics["corrected/conservation_gap"],
     }
