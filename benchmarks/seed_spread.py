@@ -51,8 +51,8 @@ def main() -> None:
         + " |"
     )
     print("|---" * (6 + len(args.at)) + "|")
-    for mode in args.modes:
-        errors = mode_errors(args.runs, args.split, mode)
+    by_mode = {mode: mode_errors(args.runs, args.split, mode) for mode in args.modes}
+    for mode, errors in by_mode.items():
         parts = decompose(errors)
         expected = [predicted_cv_pct(parts, b, errors.shape[1]) for b in args.at]
         print(
@@ -61,8 +61,7 @@ def main() -> None:
             + " | ".join(f"{e:.2f}" for e in expected)
             + " |"
         )
-    errors = mode_errors(args.runs, args.split, args.modes[0])
-    for run, row in zip(args.runs, errors, strict=True):
+    for run, row in zip(args.runs, by_mode[args.modes[0]], strict=True):
         worst = np.argsort(row)[::-1][: args.worst]
         print(f"{run}: worst {args.modes[0]}", ", ".join(f"#{i} {row[i]:.3f}" for i in worst))
 
