@@ -2,12 +2,15 @@
 
 from dataclasses import replace
 
+import pytest
 import torch
 
+from tests.conftest import train_smoke
 from tests.stages.test_gradients import _stage
 from ups.models.diffusion import diffusion_loss, sample
 from ups.records import read_run
 from ups.repro import torch_generator
+from ups.stages.context import StageContext
 from ups.stages.diffusion import build_denoiser
 
 
@@ -61,3 +64,31 @@ def test_teacher_is_selected_at_its_val_noise_scale(smoke_run, monkeypatch):
     assert val_nrmse(0.0, 1) == val_nrmse(0.0, 2)
     assert val_nrmse(1.0, 1) != val_nrmse(1.0, 2)
     assert val_nrmse(0.25, 1) != val_nrmse(1.0, 1)
+
+
+@pytest.fixture(scope="module")
+def cold_run(smoke_cache, tmp_path_factory):
+    """A smoke run whose teacher is selected at, and corrects at, temperature 0."""
+    runs = tmp_path_factory.mktemp("cold_runs")
+    overrides = [f"paths.data_cache={smoke_cache}", f"paths.runs={runs}"]
+    return train_smoke(runs / "cold", [*overrides, "diffusion.val_noise_scale=0.0"])
+
+
+def test_student_is_selected_and_matched_at_its_teachers_temperature(
+    smoke_run, cold_run, monkeypatch
+):
+    # The student replaces the teacher in the 'corrected' mode, so its val rollouts and its
+    # teacher_match must sample at the teacher's temperature: at 0 neither depends on the noise
+    # stream; at the smoke run's 1 both do.
+    def student_val(run, stream_seed: int) -> dict[str, float]:
+        monkeypatch.setattr(
+            StageContext, "generator", lambda self, name: torch_generator(stream_seed, name)
+        )
+        stage = _stage(run, "consistency")
+        return stage.validate(stage.model)
+
+    cold = [student_val(cold_run, s) for s in (1, 2)]
+    warm = [student_val(smoke_run, s) for s in (1, 2)]
+    for key in ("rollout_nrmse", "teacher_match"):
+        assert cold[0][key] == cold[1][key], key
+        assert warm[0][key] != warm[1][key], key

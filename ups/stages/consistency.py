@@ -6,6 +6,8 @@ itself without gradient (Song et al.'s target network with EMA rate 0). Selectio
 rollouts with the student's correction. ``teacher_match`` measures, on a fixed set of val pairs
 and the same initial noise, ``mean |r_student - r_teacher|^2 / mean |r_teacher|^2``: the
 operator alone (r = 0) scores exactly 1, a student that learned the teacher scores below 1.
+Both are taken at the temperature the 'corrected' mode samples at, the teacher's
+``diffusion.val_noise_scale``, so the student is selected for the use it is put to.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class ConsistencyStage(ResidualStage):
         super().__init__(ctx, ctx.cfg.consistency)
         self.teacher = load_denoiser(ctx)
         self.model = student_from_teacher(self.teacher).requires_grad_(True)
+        self.temperature = ctx.cfg.diffusion.val_noise_scale  # training config, not eval's
         self.match_zhat = self.val_pairs.zhat[:TEACHER_MATCH_PAIRS]
         with torch.no_grad():
             self.match_teacher = sample(
@@ -56,6 +59,7 @@ class ConsistencyStage(ResidualStage):
                 self.match_zhat,
                 ctx.cond(len(self.match_zhat)),
                 ctx.generator(f"{NAME}/teacher_match"),
+                noise_scale=self.temperature,
             )
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
@@ -83,7 +87,7 @@ class ConsistencyStage(ResidualStage):
         noise = self.ctx.generator(f"{NAME}/val_sampling")
 
         def corrector(zhat, cond):
-            return consistency_sample(model, zhat, cond, noise, sigmas)
+            return consistency_sample(model, zhat, cond, noise, sigmas, self.temperature)
 
         metrics = corrected_val_metrics(
             self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
@@ -94,6 +98,7 @@ class ConsistencyStage(ResidualStage):
             self.ctx.cond(len(self.match_zhat)),
             self.ctx.generator(f"{NAME}/teacher_match"),
             sigmas,
+            self.temperature,
         )
         gap = (student - self.match_teacher).pow(2).mean() / self.match_teacher.pow(2).mean()
         return {"loss": float(loss), **metrics, "teacher_match": float(gap)}
