@@ -16,7 +16,7 @@ from ups.cli import main
 from ups.golden import DEFAULT_THRESHOLDS as THRESHOLDS
 from ups.golden import DEFAULT_TOLERANCE, Golden, GoldenFileError, load_golden
 from ups.seeds import run_seeds
-from ups.summary import SeedResult, SeedsSummary
+from ups.summary import SeedResult, SeedsSummary, SummaryError, load_summary
 
 ENV = {
     "python": "3.11",
@@ -60,6 +60,7 @@ def summary(
         config_name="toy",
         config_hash=config_hash,
         environment=env,
+        headline="corrected",
         commit="c0ffee",
         date="2026-12-01",
     )
@@ -175,7 +176,7 @@ def test_a_seed_without_the_operator_gap_fails_its_threshold():
 def _ttc_summary(ttc_nrmse, corrected_nrmse):
     """Three seeds whose headline is TTC at ``ttc_nrmse`` over a corrected mode at
     ``corrected_nrmse``, both the same on every seed."""
-    s = summary([ttc_nrmse] * 3, [1.0, 1.1, 1.2], operator_ratio=1.0)
+    s = replace(summary([ttc_nrmse] * 3, [1.0, 1.1, 1.2], operator_ratio=1.0), headline="ttc")
     for values in s.per_seed.values():
         values.update(
             nrmse=ttc_nrmse,
@@ -446,6 +447,35 @@ def test_a_broken_summary_is_exit_2_naming_the_file(golden, tmp_path, capsys, co
     args = ["gate", str(SMOKE_CONFIG), "--summary", str(tmp_path / "seeds.json")]
     assert main([*args, "--golden-dir", str(tmp_path)]) == 2
     assert str(tmp_path / "seeds.json") in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("headline", "message"),
+    [(None, r"missing key\(s\) \['headline'\]"), ("projection", "headline must be one of")],
+)
+def test_a_summary_without_a_known_headline_mode_is_refused(tmp_path, headline, message):
+    data = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2]).to_dict()
+    if headline is None:
+        del data["headline"]
+    else:
+        data["headline"] = headline
+    (tmp_path / "seeds.json").write_text(json.dumps(data))
+    with pytest.raises(SummaryError, match=message):
+        load_summary(tmp_path)
+
+
+def test_the_gate_takes_the_headline_mode_from_the_summary_not_from_its_keys():
+    # TTC's own numbers in a corrected-headline summary do not make it a TTC headline, and a
+    # TTC headline without them is still one.
+    s = summary([0.050, 0.051, 0.052], [1.0, 1.1, 1.2])
+    for values in s.per_seed.values():
+        values["ttc_improvement_pct"] = 3.0
+    assert not any(c.metric.startswith("ttc") for c in gate.threshold_checks(s, THRESHOLDS))
+    ttc = _ttc_summary(0.045, corrected_nrmse=0.050)
+    for values in ttc.per_seed.values():
+        del values["ttc_improvement_pct"]
+    metrics = {c.metric for c in gate.threshold_checks(ttc, THRESHOLDS)}
+    assert "ttc / corrected nrmse (seeds' mean)" in metrics
 
 
 def test_the_importable_gate_returns_the_verdict_the_cli_prints(golden, tmp_path, capsys):

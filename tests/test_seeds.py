@@ -108,6 +108,7 @@ def test_cli_seeds_on_absent_gpus_run_as_cpu_processes(smoke_cache, tmp_path, mo
     assert calls == [(0, "device=cpu"), (1, "device=cpu")]
     summary = json.loads((tmp_path / "s" / "seeds.json").read_text())
     assert summary["devices"] == {"0": "cpu", "1": "cpu"}
+    assert summary["headline"] == headline_mode(ttc_enabled=True)  # the smoke config has TTC on
     assert summary["stats"]["nrmse"]["mean"] == 1.5
 
 

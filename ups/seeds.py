@@ -145,6 +145,7 @@ def run_seeds(
         config_name=cfg.name,
         config_hash=config_hash(cfg),
         environment=result_environment(cfg),
+        headline=headline_mode(cfg.ttc.enabled),
         overrides=list(overrides),
         devices={str(s): d for s, d in zip(seeds, placed, strict=True)},
         commit=environment_fingerprint(cfg.device).get("git_commit"),

@@ -17,6 +17,8 @@ import numpy as np
 from ups import atomic
 
 SUMMARY_FILE = "seeds.json"
+# The modes a summary's headline can be (``ups.seeds.headline_mode`` picks one per config).
+HEADLINE_MODES = ("corrected", "ttc")
 # The per-trajectory values a summary keeps of each seed: the gated headline metrics.
 TRAJECTORY_METRICS = ("nrmse", "conservation_gap")
 
@@ -41,6 +43,7 @@ class SeedsSummary:
     config_hash: str
     seeds: list[int]
     environment: dict[str, Any]
+    headline: str  # the mode whose metrics are per_seed's plain keys: one of HEADLINE_MODES
     per_seed: dict[str, dict[str, float | None]]  # seed (str) -> headline metric -> value
     stats: dict[str, dict[str, float | None]]  # metric -> mean, std, cv_pct, min, max
     per_trajectory: dict[str, dict[str, list[float]]] = field(default_factory=dict)
@@ -74,10 +77,25 @@ class SeedsSummary:
         the key when something is missing or of the wrong kind."""
         if not isinstance(data, dict):
             raise SummaryError(f"{source}: a seeds summary is a JSON object, got {_kind(data)}")
-        required = ("config", "config_name", "config_hash", "seeds", "environment", "per_seed")
+        required = (
+            "config",
+            "config_name",
+            "config_hash",
+            "seeds",
+            "environment",
+            "headline",
+            "per_seed",
+        )
         missing = [k for k in required if k not in data]
         if missing:
-            raise SummaryError(f"{source}: missing key(s) {missing}; rerun `ups seeds`")
+            raise SummaryError(
+                f"{source}: missing key(s) {missing}; rerun `ups seeds` with the same --out "
+                "(finished seeds are re-evaluated, not retrained)"
+            )
+        if data["headline"] not in HEADLINE_MODES:
+            raise SummaryError(
+                f"{source}: headline must be one of {HEADLINE_MODES}, got {data['headline']!r}"
+            )
         seeds = data["seeds"]
         if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
             raise SummaryError(f"{source}: seeds must be a non-empty list of integers")
