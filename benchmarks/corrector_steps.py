@@ -40,7 +40,8 @@ def one_step(run: Path, split: str, temperature: float | None, data_cache: str |
     truth = dataset.split(split)  # (N, T, X) physical
     pairs = residual_pairs(s.ctx, s.autoencoder, s.operator, s.ctx.to_model(truth))
     zhat, cond = pairs.zhat, s.ctx.cond(len(pairs))
-    correction = s.corrector(s.ctx.generator("eval/corrected"), temperature)(zhat, cond)
+    correct = s.corrector(s.ctx.generator("eval/corrected"), temperature)
+    correction = correct(zhat, cond, pairs.z)
     c, r = correction.flatten(1), pairs.r.flatten(1)
     cosine = torch.nn.functional.cosine_similarity(c, r, dim=1)
     true_next = truth[:, 1:].reshape(len(pairs), 1, -1)

@@ -33,7 +33,8 @@ from ups.stages.context import StageContext
 
 
 class CorrectedStep(nn.Module):
-    """The corrected mode's step as one module: ``zhat + corrector(zhat)``, ``zhat = op(z)``."""
+    """The corrected mode's step as one module: ``zhat + corrector(zhat, cond, z)``,
+    ``zhat = op(z)``."""
 
     def __init__(self, operator: nn.Module, corrector):
         super().__init__()
@@ -41,7 +42,7 @@ class CorrectedStep(nn.Module):
 
     def forward(self, z: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         zhat = self.operator(z, cond)
-        return zhat + self.corrector(zhat, cond)
+        return zhat + self.corrector(zhat, cond, z)
 
 
 def variants(s: Surrogate, views: int, temperature: float, whole_step: bool) -> dict[str, tuple]:

@@ -547,7 +547,7 @@ def test_gate_catches_a_zeroed_corrector(smoke_baseline, tmp_path, monkeypatch):
 
     def zero_corrector(cls, ctx, corrector):
         surrogate = load(cls, ctx, corrector)
-        surrogate.sampler = lambda model, zhat, cond, generator, scale: torch.zeros_like(zhat)
+        surrogate.sampler = lambda model, zhat, cond, generator, scale, z: torch.zeros_like(zhat)
         return surrogate
 
     monkeypatch.setattr(Surrogate, "load", classmethod(zero_corrector))

@@ -37,15 +37,17 @@ def test_latent_rollout_feeds_each_step_its_own_output():
     assert out[1, :, 0, 0].tolist() == [2.0, 4.0, 8.0]
 
 
-def test_the_corrector_adds_to_every_step_and_sees_the_operator_step():
-    seen = []
+def test_the_corrector_adds_to_every_step_and_sees_the_operator_step_and_its_state():
+    seen, states = [], []
 
-    def corrector(zhat, cond):
+    def corrector(zhat, cond, z):
         seen.append(zhat[1, 0, 0].item())
+        states.append(z[1, 0, 0].item())
         return torch.full_like(zhat, 1.0)
 
     out = latent_rollout(Scale(2.0), torch.ones(2, 1, 2), COND, 2, corrector)
     assert seen == [2.0, 6.0]  # 2*1, then 2*(2+1)
+    assert states == [1.0, 3.0]  # the corrected state each step starts from
     assert out[1, :, 0, 0].tolist() == [3.0, 7.0]
 
 

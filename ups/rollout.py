@@ -12,8 +12,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-# (zhat (B, T, D), cond (B, 2)) -> a sampled residual (B, T, D) added to the operator's step.
-Corrector = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+# (zhat (B, T, D), cond (B, 2), z (B, T, D)) -> a sampled residual (B, T, D) added to the
+# operator's step ``zhat = op(z)``.
+Corrector = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def latent_rollout(
@@ -27,7 +28,7 @@ def latent_rollout(
     z, out = z0, []
     for _ in range(steps):
         zhat = operator(z, cond)
-        z = zhat if corrector is None else zhat + corrector(zhat, cond)
+        z = zhat if corrector is None else zhat + corrector(zhat, cond, z)
         out.append(z)
     return torch.stack(out, dim=1)
 

@@ -136,7 +136,7 @@ def test_loss_feeds_the_denoiser_really_noisy_residuals():
     r, zhat, cond = problem(4096, gen(1))
     with torch.no_grad():
         diffusion_loss(model, r, zhat, cond, gen(2))
-    ((x, sigma, seen_zhat, _),) = seen
+    ((x, sigma, seen_zhat, _, _),) = seen
     assert torch.equal(seen_zhat, zhat)
     assert not torch.allclose(x, r)
     sd, cfg = model.sigma_data, model.cfg
@@ -160,7 +160,7 @@ def test_heun_step_is_exact_for_a_zero_denoiser():
     # D = 0 gives dx/dsigma = x / sigma, whose solution x * s_next / s is linear in sigma:
     # Heun is exact, and the Euler step to sigma = 0 lands at 0.
     class Zero(Denoiser):
-        def forward(self, x, sigma, zhat, cond):
+        def forward(self, x, sigma, zhat, cond, z=None):
             return torch.zeros_like(x)
 
     zero = Zero(DIFF_CFG, TOKENS, DIM, generator=gen(0))
@@ -236,3 +236,67 @@ def test_training_lowers_the_loss():
     before = mean_loss()
     train_denoiser(model, 100, seed=2)
     assert mean_loss() < 0.5 * before
+
+
+# --- previous_state: the denoiser also sees the state the prediction was made from -------------
+STATE_CFG = replace(DIFF_CFG, previous_state=True)
+
+
+def state_problem(batch: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """(r, zhat, cond, z) with r = 0.5 * z + a fixed pattern and z, zhat independent N(0, 1):
+    ``zhat`` alone says nothing about ``r``, its state ``z`` says all."""
+    z, zhat = (torch.randn(batch, TOKENS, DIM, generator=g) for _ in range(2))
+    return 0.5 * z + 0.3, zhat, torch.full((batch, 2), 0.01), z
+
+
+def train_on_state_problem(cfg, steps: int = 300) -> Denoiser:
+    model = Denoiser(cfg, TOKENS, DIM, generator=gen(0))
+    model.set_sigma_data(state_problem(4096, gen(5))[0].std().item())
+    g, opt = gen(2), torch.optim.AdamW(model.parameters(), lr=3e-3)
+    for _ in range(steps):
+        r, zhat, cond, z = state_problem(64, g)
+        loss = diffusion_loss(model, r, zhat, cond, g, z)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return model
+
+
+def test_a_previous_state_denoiser_refuses_to_run_without_the_state():
+    model = Denoiser(STATE_CFG, TOKENS, DIM, generator=gen(0))
+    with pytest.raises(ValueError, match="previous_state"):
+        model(latents(2, 1), torch.ones(2), latents(2, 2), conds(2, 3))
+
+
+def test_the_previous_state_reaches_the_output_and_its_loss_every_parameter():
+    model = perturb(Denoiser(STATE_CFG, TOKENS, DIM, generator=gen(0)), 7)
+    x, zhat, cond = latents(3, 1), latents(3, 2), conds(3, 3)
+    a = model(x, torch.ones(3), zhat, cond, latents(3, 4))
+    b = model(x, torch.ones(3), zhat, cond, latents(3, 5))
+    assert not torch.allclose(a, b)
+    g = gen(1)
+    r, zhat, cond, z = state_problem(16, g)
+    diffusion_loss(model, r, zhat, cond, g, z).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_without_previous_state_the_state_is_ignored():
+    model = perturb(denoiser(), 7)
+    x, zhat, cond = latents(3, 1), latents(3, 2), conds(3, 3)
+    expected = model(x, torch.ones(3), zhat, cond)
+    assert torch.equal(model(x, torch.ones(3), zhat, cond, latents(3, 4)), expected)
+
+
+def test_only_a_previous_state_denoiser_learns_a_residual_told_by_the_state():
+    r, zhat, cond, z = state_problem(256, gen(11))
+
+    def sample_error(cfg) -> float:
+        model = train_on_state_problem(cfg)
+        draw = sample(model, zhat, cond, gen(12), noise_scale=0.0, z=z)
+        return ((draw - r).pow(2).mean() / r.pow(2).mean()).item()
+
+    blind, sighted = sample_error(DIFF_CFG), sample_error(STATE_CFG)
+    # r's energy: 0.25 from the state, 0.09 from the constant; blind, only the constant is learnable
+    assert blind > 0.6
+    assert sighted < 0.05

@@ -7,9 +7,12 @@ import torch
 
 from tests.conftest import train_smoke
 from tests.stages.test_gradients import _stage
+from ups.eval.evaluate import evaluate
+from ups.models.consistency import consistency_sample
 from ups.models.diffusion import diffusion_loss, sample
-from ups.records import read_run
+from ups.records import read_run, run_status
 from ups.repro import torch_generator
+from ups.stages.consistency import load_student
 from ups.stages.context import StageContext
 from ups.stages.diffusion import build_denoiser
 
@@ -92,3 +95,27 @@ def test_student_is_selected_and_matched_at_its_teachers_temperature(
     for key in ("rollout_nrmse", "teacher_match"):
         assert cold[0][key] == cold[1][key], key
         assert warm[0][key] != warm[1][key], key
+
+
+def test_a_previous_state_corrector_trains_distils_and_corrects_from_the_state(
+    smoke_cache, tmp_path
+):
+    overrides = [f"paths.data_cache={smoke_cache}", "diffusion.model.previous_state=true"]
+    run = train_smoke(tmp_path / "state", overrides)
+    assert run_status(run) == "finished"
+    stage = _stage(run, "consistency")  # the trained teacher and the val pairs
+    zhat, z = stage.val_pairs.zhat[:64], stage.val_pairs.z[:64]
+    cond, student = stage.ctx.cond(len(zhat)), load_student(stage.ctx)
+
+    def teacher_draw(state):
+        return sample(stage.teacher, zhat, cond, torch_generator(0, "test/noise"), z=state)
+
+    def student_draw(state):
+        return consistency_sample(student, zhat, cond, torch_generator(0, "test/noise"), z=state)
+
+    # The same noise from another state (one that made no step): another correction.
+    for name, draw in (("teacher", teacher_draw), ("student", student_draw)):
+        assert not torch.allclose(draw(z), draw(zhat)), name
+    metrics = evaluate(run, ["tracking.wandb.mode=disabled", *overrides[:1]], progress=False)
+    for mode in ("corrected", "ttc", "oracle"):
+        assert 0 < metrics[f"{mode}/nrmse"] < metrics["persistence/nrmse"], mode

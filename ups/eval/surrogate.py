@@ -23,8 +23,11 @@ from ups.stages.context import StageContext
 from ups.stages.diffusion import load_denoiser
 from ups.stages.operator import load_operator
 
-# (model, zhat (M, tokens, D), cond (M, 2), generator, noise_scale) -> residual samples (M, ...)
-Sampler = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Generator, float], torch.Tensor]
+# (model, zhat (M, tokens, D), cond (M, 2), generator, noise_scale, z (M, tokens, D)) -> residual
+# samples (M, tokens, D); z is the state zhat = op(z) was predicted from.
+Sampler = Callable[
+    [nn.Module, torch.Tensor, torch.Tensor, torch.Generator, float, torch.Tensor], torch.Tensor
+]
 
 
 @dataclass
@@ -45,14 +48,14 @@ class Surrogate:
             sigmas = student_sigmas(ctx)
             model = load_student(ctx)
 
-            def draw(model, zhat, cond, generator, noise_scale):
-                return consistency_sample(model, zhat, cond, generator, sigmas, noise_scale)
+            def draw(model, zhat, cond, generator, noise_scale, z):
+                return consistency_sample(model, zhat, cond, generator, sigmas, noise_scale, z)
 
         else:
             model = load_denoiser(ctx)
 
-            def draw(model, zhat, cond, generator, noise_scale):
-                return sample(model, zhat, cond, generator, noise_scale=noise_scale)
+            def draw(model, zhat, cond, generator, noise_scale, z):
+                return sample(model, zhat, cond, generator, noise_scale=noise_scale, z=z)
 
         autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
         if ctx.cfg.eval.views > 1:
@@ -77,8 +80,8 @@ class Surrogate:
     def corrector(self, generator: torch.Generator, noise_scale: float = 1.0) -> Corrector:
         """A corrector for :func:`ups.rollout.rollout`: one sampled residual per row."""
 
-        def correct(zhat: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-            return self.sampler(self.corrector_model, zhat, cond, generator, noise_scale)
+        def correct(zhat: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+            return self.sampler(self.corrector_model, zhat, cond, generator, noise_scale, z)
 
         return correct
 
@@ -92,9 +95,8 @@ class Surrogate:
             step = self.step(z)  # (M, tokens, D)
             drawn = k - 1 if keep_step else k
             zhat = step.repeat_interleave(drawn, dim=0)  # (M*drawn, tokens, D)
-            r = self.sampler(
-                self.corrector_model, zhat, self.ctx.cond(len(zhat)), generator, noise_scale
-            )
+            cond, state = self.ctx.cond(len(zhat)), z.repeat_interleave(drawn, dim=0)
+            r = self.sampler(self.corrector_model, zhat, cond, generator, noise_scale, state)
             samples = (zhat + r).unflatten(0, (len(z), drawn))
             return torch.cat([step[:, None], samples], dim=1) if keep_step else samples
 

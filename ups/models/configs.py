@@ -120,6 +120,9 @@ class DiffusionConfig:
     # fixed: residuals in the normaliser's units; per_sample: in units of zhat's amplitude;
     # capped: in those only below AMPLITUDE_CEILING (ups/models/amplitude.py)
     amplitude: str = "fixed"
+    # True: the denoiser also sees the operator's step ``op(z) - z``, so the residual is
+    # modelled given the previous state as well as the prediction (docs/design.md, "Stages")
+    previous_state: bool = False
 
     def validate(self) -> None:
         check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio)

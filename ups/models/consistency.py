@@ -63,6 +63,7 @@ def consistency_distillation_loss(
     generator: torch.Generator,
     n_steps: int,
     huber_c: float = 0.0,
+    z: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Consistency-distillation loss (scalar) on residuals r (B, T, D) given zhat (B, T, D).
 
@@ -83,9 +84,9 @@ def consistency_distillation_loss(
     eps = torch.randn(r.shape, generator=generator, device=r.device)
     x_next = r + s_next[:, None, None] * eps
     with torch.no_grad():
-        x_n = heun_step(teacher, x_next, s_next, s_n, zhat, cond)
-        target = target_student(x_n, s_n, zhat, cond)
-    pred = student(x_next, s_next, zhat, cond)
+        x_n = heun_step(teacher, x_next, s_next, s_n, zhat, cond, z)
+        target = target_student(x_n, s_n, zhat, cond, z)
+    pred = student(x_next, s_next, zhat, cond, z)
     dist = ((pred - target) / student.sigma_data).pow(2).flatten(1).mean(dim=1)  # (B,)
     if huber_c > 0:
         dist = torch.sqrt(dist + huber_c**2) - huber_c
@@ -100,6 +101,7 @@ def consistency_sample(
     generator: torch.Generator,
     sigmas: Sequence[float] | None = None,
     noise_scale: float = 1.0,
+    z: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """1-2 step (or more) consistency sampling: residual samples r (B, T, D).
 
@@ -119,5 +121,5 @@ def consistency_sample(
         s = level * sd
         scale = s if i == 0 else (s**2 - smin**2) ** 0.5
         x = x + noise_scale * scale * torch.randn(shape, generator=generator, device=zhat.device)
-        x = student(x, torch.full((shape[0],), s, device=zhat.device), zhat, cond)
+        x = student(x, torch.full((shape[0],), s, device=zhat.device), zhat, cond, z)
     return x * student.amplitude(zhat)

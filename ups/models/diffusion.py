@@ -11,6 +11,10 @@ With ``amplitude: per_sample`` (or ``capped``) the residual is modelled in the u
 ``zhat`` (:mod:`ups.models.amplitude`): training divides ``r`` by ``a``, sampling multiplies by
 it, and the denoiser sees ``zhat`` beside its shape in that unit, with ``log a`` as conditioning.
 So the correction of a small or decayed field is as fine as that of a large one.
+
+With ``previous_state: true`` the denoiser also sees the state ``z`` the prediction was made
+from, as the operator's step ``zhat - z`` (in the same unit as ``zhat``): what the operator did
+is evidence of what it got wrong. Every function below then needs ``z`` (B, T, D).
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ class Denoiser(nn.Module):
     ``cond_embed(cond) + noise_embed(c_noise)``; ``D = c_skip * x + c_out * F``. F starts at zero.
     With ``amplitude: per_sample`` or ``capped``, ``x``, ``sigma`` and ``D`` are in units of
     ``amplitude(zhat)``, F sees ``[c_in * x, shape, zhat]`` (3D) and ``log a`` joins the
-    conditioning.
+    conditioning. With ``previous_state``, F also sees the step ``(zhat - z) / amplitude`` (+D).
     """
 
     def __init__(
@@ -48,6 +52,7 @@ class Denoiser(nn.Module):
         self.by_amplitude = cfg.amplitude != "fixed"
         self.ceiling = amplitude_ceiling(cfg.amplitude)
         channels = (3 if self.by_amplitude else 2) * latent_dim
+        channels += latent_dim if cfg.previous_state else 0
         with torch.device("meta"):
             self.cond_embed = CondEmbedding(cfg.width)
             self.noise_embed = NoiseEmbedding(cfg.width)
@@ -85,19 +90,35 @@ class Denoiser(nn.Module):
         return sd**2 / norm**2, sigma * sd / norm, 1 / norm, torch.log(sigma / sd) / 4
 
     def forward(
-        self, x: torch.Tensor, sigma: torch.Tensor, zhat: torch.Tensor, cond: torch.Tensor
+        self,
+        x: torch.Tensor,
+        sigma: torch.Tensor,
+        zhat: torch.Tensor,
+        cond: torch.Tensor,
+        z: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """x: noisy residual (B, T, D); sigma: absolute noise level (B,) or scalar (both in units
-        of ``amplitude(zhat)``)."""
+        of ``amplitude(zhat)``); z: the state ``zhat`` was predicted from (B, T, D), required
+        with ``previous_state`` and ignored without."""
         sigma = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1)
         sigma = sigma.expand(x.shape[0])
         c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
         c = self.cond_embed(cond) + self.noise_embed(c_noise)  # (B, W)
+        context = [self._step_tokens(zhat, z)] if self.cfg.previous_state else []
         if self.by_amplitude:
             zhat, amplitude = amplitude_tokens(zhat, self.ceiling)
             c = c + self.amplitude_embed(amplitude)
-        inp = torch.cat([c_in[:, None, None] * x, zhat], dim=2)  # (B, T, 2D or 3D)
+        inp = torch.cat([c_in[:, None, None] * x, zhat, *context], dim=2)  # (B, T, channels)
         return c_skip[:, None, None] * x + c_out[:, None, None] * self.backbone(inp, c)
+
+    def _step_tokens(self, zhat: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
+        """The operator's step ``zhat - z`` in the unit of the residual (B, T, D)."""
+        if z is None:
+            raise ValueError(
+                "this denoiser has previous_state: true, so it needs the state z that zhat was"
+                " predicted from; pass z"
+            )
+        return (zhat - z) / self.amplitude(zhat)
 
 
 def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float) -> torch.Tensor:
@@ -120,6 +141,7 @@ def diffusion_loss(
     zhat: torch.Tensor,
     cond: torch.Tensor,
     generator: torch.Generator,
+    z: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """EDM training loss (scalar): ``mean lambda(sigma) |D(r + sigma eps, sigma) - r|^2``.
 
@@ -131,7 +153,7 @@ def diffusion_loss(
     ln_sigma = cfg.p_mean + cfg.p_std * torch.randn(B, generator=generator, device=r.device)
     sigma = torch.exp(ln_sigma) * sd  # (B,)
     eps = torch.randn(r.shape, generator=generator, device=r.device)
-    denoised = denoiser(r + sigma[:, None, None] * eps, sigma, zhat, cond)
+    denoised = denoiser(r + sigma[:, None, None] * eps, sigma, zhat, cond, z)
     weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
     return (weight[:, None, None] * (denoised - r) ** 2).mean()
 
@@ -143,6 +165,7 @@ def heun_step(
     sigma_next: torch.Tensor,
     zhat: torch.Tensor,
     cond: torch.Tensor,
+    z: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """One step of the probability-flow ODE dx/dsigma = (x - D(x, sigma)) / sigma (EDM Alg. 1).
 
@@ -150,11 +173,11 @@ def heun_step(
     """
     s = torch.as_tensor(sigma, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
     s_next = torch.as_tensor(sigma_next, dtype=x.dtype, device=x.device).reshape(-1, 1, 1)
-    d = (x - denoiser(x, s.flatten(), zhat, cond)) / s
+    d = (x - denoiser(x, s.flatten(), zhat, cond, z)) / s
     x_euler = x + (s_next - s) * d
     if bool((s_next == 0).any()):
         return x_euler
-    d_next = (x_euler - denoiser(x_euler, s_next.flatten(), zhat, cond)) / s_next
+    d_next = (x_euler - denoiser(x_euler, s_next.flatten(), zhat, cond, z)) / s_next
     return x + (s_next - s) * (d + d_next) / 2
 
 
@@ -166,6 +189,7 @@ def sample(
     generator: torch.Generator,
     steps: int | None = None,
     noise_scale: float = 1.0,
+    z: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Deterministic Heun sampler (EDM Algorithm 1, no churn): residual samples r (B, T, D),
     in the residual's own units (multiplied by ``amplitude(zhat)``).
@@ -182,5 +206,5 @@ def sample(
     shape = (zhat.shape[0], denoiser.tokens, denoiser.latent_dim)
     x = noise_scale * sigma_max * torch.randn(shape, generator=generator, device=zhat.device)
     for i in range(steps):
-        x = heun_step(denoiser, x, sigmas[i], sigmas[i + 1], zhat, cond)
+        x = heun_step(denoiser, x, sigmas[i], sigmas[i + 1], zhat, cond, z)
     return x * denoiser.amplitude(zhat)

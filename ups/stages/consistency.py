@@ -53,6 +53,7 @@ class ConsistencyStage(ResidualStage):
         self.model = student_from_teacher(self.teacher).requires_grad_(True)
         self.temperature = ctx.cfg.diffusion.val_noise_scale  # training config, not eval's
         self.match_zhat = self.val_pairs.zhat[:TEACHER_MATCH_PAIRS]
+        self.match_z = self.val_pairs.z[:TEACHER_MATCH_PAIRS]
         with torch.no_grad():
             self.match_teacher = sample(
                 self.teacher,
@@ -60,13 +61,14 @@ class ConsistencyStage(ResidualStage):
                 ctx.cond(len(self.match_zhat)),
                 ctx.generator(f"{NAME}/teacher_match"),
                 noise_scale=self.temperature,
+                z=self.match_z,
             )
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        zhat, r = batch
-        return {"distillation": self._loss(self.model, zhat, r, generator)}
+        zhat, r, z = batch
+        return {"distillation": self._loss(self.model, zhat, r, z, generator)}
 
-    def _loss(self, student, zhat, r, generator) -> torch.Tensor:
+    def _loss(self, student, zhat, r, z, generator) -> torch.Tensor:
         return consistency_distillation_loss(
             student,
             student,
@@ -77,17 +79,20 @@ class ConsistencyStage(ResidualStage):
             generator,
             n_steps=self.cfg.teacher_steps,
             huber_c=self.cfg.huber_c,
+            z=z,
         )
 
     @torch.no_grad()
     def validate(self, model: nn.Module) -> dict[str, float]:
-        zhat, r = self.val_pairs.zhat, self.val_pairs.r
-        loss = self._loss(model, zhat, r, self.ctx.generator(f"{NAME}/val_loss"))
+        pairs = self.val_pairs
+        loss = self._loss(
+            model, pairs.zhat, pairs.r, pairs.z, self.ctx.generator(f"{NAME}/val_loss")
+        )
         sigmas = student_sigmas(self.ctx)
         noise = self.ctx.generator(f"{NAME}/val_sampling")
 
-        def corrector(zhat, cond):
-            return consistency_sample(model, zhat, cond, noise, sigmas, self.temperature)
+        def corrector(zhat, cond, z):
+            return consistency_sample(model, zhat, cond, noise, sigmas, self.temperature, z)
 
         metrics = corrected_val_metrics(
             self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
@@ -99,6 +104,7 @@ class ConsistencyStage(ResidualStage):
             self.ctx.generator(f"{NAME}/teacher_match"),
             sigmas,
             self.temperature,
+            self.match_z,
         )
         gap = (student - self.match_teacher).pow(2).mean() / self.match_teacher.pow(2).mean()
         return {"loss": float(loss), **metrics, "teacher_match": float(gap)}

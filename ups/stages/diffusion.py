@@ -41,19 +41,25 @@ class DiffusionStage(ResidualStage):
         self.operator_only = ctx.val_rollout(self.autoencoder, self.operator)
 
     def losses(self, batch, generator: torch.Generator) -> dict[str, torch.Tensor]:
-        zhat, r = batch
-        return {"denoising": diffusion_loss(self.model, r, zhat, self.ctx.cond(len(r)), generator)}
+        zhat, r, z = batch
+        cond = self.ctx.cond(len(r))
+        return {"denoising": diffusion_loss(self.model, r, zhat, cond, generator, z)}
 
     @torch.no_grad()
     def validate(self, model: nn.Module) -> dict[str, float]:
-        zhat, r = self.val_pairs.zhat, self.val_pairs.r
+        pairs = self.val_pairs
         loss = diffusion_loss(
-            model, r, zhat, self.ctx.cond(len(r)), self.ctx.generator(f"{NAME}/val_loss")
+            model,
+            pairs.r,
+            pairs.zhat,
+            self.ctx.cond(len(pairs)),
+            self.ctx.generator(f"{NAME}/val_loss"),
+            pairs.z,
         )
         noise = self.ctx.generator(f"{NAME}/val_sampling")
 
-        def corrector(zhat, cond):
-            return sample(model, zhat, cond, noise, noise_scale=self.cfg.val_noise_scale)
+        def corrector(zhat, cond, z):
+            return sample(model, zhat, cond, noise, noise_scale=self.cfg.val_noise_scale, z=z)
 
         metrics = corrected_val_metrics(
             self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight

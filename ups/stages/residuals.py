@@ -1,7 +1,8 @@
 """What the two corrector stages share: the operator's residuals, their batches and the corrected
 val score.
 
-The corrector models ``r = z_{t+1} - op(z_t)`` given ``zhat = op(z_t)``, with ``z`` the frozen
+The corrector models ``r = z_{t+1} - op(z_t)`` given ``zhat = op(z_t)`` (and ``z_t`` with
+``previous_state``), with ``z`` the frozen
 autoencoder's latents of consecutive stored frames.
 """
 
@@ -24,17 +25,19 @@ OPERATOR_CHUNK = 4096  # latent frames per operator call when precomputing resid
 
 @dataclass(frozen=True)
 class ResidualPairs:
-    """``zhat`` and ``r``, each (M, tokens, D): one row per consecutive frame pair."""
+    """``zhat = op(z)``, ``r`` and the state ``z``, each (M, tokens, D): one row per consecutive
+    frame pair."""
 
     zhat: torch.Tensor
     r: torch.Tensor
+    z: torch.Tensor
 
     def __len__(self) -> int:
         return len(self.r)
 
     def batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple]:
         for index in index_batches(len(self), batch_size, generator):
-            yield self.zhat[index], self.r[index]
+            yield self.zhat[index], self.r[index], self.z[index]
 
 
 @torch.no_grad()
@@ -45,7 +48,7 @@ def residual_pairs(
     z = ctx.encode(autoencoder, u)
     before, after = z[:, :-1].flatten(0, 1), z[:, 1:].flatten(0, 1)
     zhat = torch.cat([operator(c, ctx.cond(len(c))) for c in before.split(OPERATOR_CHUNK)])
-    return ResidualPairs(zhat=zhat, r=after - zhat)
+    return ResidualPairs(zhat=zhat, r=after - zhat, z=before)
 
 
 def load_residual_data(
