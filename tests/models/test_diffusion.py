@@ -243,7 +243,7 @@ STATE_CFG = replace(DIFF_CFG, previous_state=True)
 
 
 def state_problem(batch: int, g: torch.Generator) -> tuple[torch.Tensor, ...]:
-    """(r, zhat, cond, z) with r = 0.5 * z + a fixed pattern and z, zhat independent N(0, 1):
+    """(r, zhat, cond, z) with r = 0.5 * z + 0.3 and z, zhat independent N(0, 1):
     ``zhat`` alone says nothing about ``r``, its state ``z`` says all."""
     z, zhat = (torch.randn(batch, TOKENS, DIM, generator=g) for _ in range(2))
     return 0.5 * z + 0.3, zhat, torch.full((batch, 2), 0.01), z

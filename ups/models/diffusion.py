@@ -104,21 +104,28 @@ class Denoiser(nn.Module):
         sigma = sigma.expand(x.shape[0])
         c_skip, c_out, c_in, c_noise = self.coefficients(sigma)
         c = self.cond_embed(cond) + self.noise_embed(c_noise)  # (B, W)
-        context = [self._step_tokens(zhat, z)] if self.cfg.previous_state else []
+        context, unit = [zhat], None
         if self.by_amplitude:
-            zhat, amplitude = amplitude_tokens(zhat, self.ceiling)
-            c = c + self.amplitude_embed(amplitude)
-        inp = torch.cat([c_in[:, None, None] * x, zhat, *context], dim=2)  # (B, T, channels)
+            shape_and_zhat, unit = amplitude_tokens(zhat, self.ceiling)
+            c = c + self.amplitude_embed(unit)
+            context = [shape_and_zhat]
+        if self.cfg.previous_state:
+            context.append(_step_tokens(zhat, z, unit))
+        inp = torch.cat([c_in[:, None, None] * x, *context], dim=2)  # (B, T, channels)
         return c_skip[:, None, None] * x + c_out[:, None, None] * self.backbone(inp, c)
 
-    def _step_tokens(self, zhat: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
-        """The operator's step ``zhat - z`` in the unit of the residual (B, T, D)."""
-        if z is None:
-            raise ValueError(
-                "this denoiser has previous_state: true, so it needs the state z that zhat was"
-                " predicted from; pass z"
-            )
-        return (zhat - z) / self.amplitude(zhat)
+
+def _step_tokens(
+    zhat: torch.Tensor, z: torch.Tensor | None, unit: torch.Tensor | None
+) -> torch.Tensor:
+    """The operator's step ``zhat - z`` (B, T, D) in the residual's ``unit`` (B, 1, 1; None:
+    the normaliser's units)."""
+    if z is None:
+        raise ValueError(
+            "this denoiser has previous_state: true, so it needs the state z that zhat was"
+            " predicted from; pass z"
+        )
+    return zhat - z if unit is None else (zhat - z) / unit
 
 
 def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float) -> torch.Tensor:

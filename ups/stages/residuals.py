@@ -2,8 +2,7 @@
 val score.
 
 The corrector models ``r = z_{t+1} - op(z_t)`` given ``zhat = op(z_t)`` (and ``z_t`` with
-``previous_state``), with ``z`` the frozen
-autoencoder's latents of consecutive stored frames.
+``previous_state``), with ``z`` the frozen autoencoder's latents of consecutive stored frames.
 """
 
 from __future__ import annotations
