@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from ups.analysis.seed_spread import decompose, predicted_cv_pct
+from ups.analysis.seed_spread import decay_ratio, decompose, predicted_cv_pct, subset_spread
 
 
 def _errors(seeds: int, trajectories: int, shift_sd: float, noise_sd: float) -> np.ndarray:
@@ -49,3 +49,29 @@ def test_a_spread_below_the_noise_reports_a_negative_shift_and_predicts_noise_on
 def test_refuses_what_is_not_seeds_by_trajectories(shape):
     with pytest.raises(ValueError, match="seeds >= 2"):
         decompose(np.ones(shape))
+
+
+def test_decay_ratio_is_last_over_first_rms():
+    x = np.linspace(0, 1, 64, endpoint=False)
+    wave = np.sin(2 * np.pi * x)
+    u = np.stack([np.stack([wave, 0.5 * wave, 0.01 * wave]), np.stack([wave, wave, wave])])
+    np.testing.assert_allclose(decay_ratio(u), [0.01, 1.0])
+
+
+def test_a_noisy_group_carries_its_share_and_the_spread_without_it_is_the_rest():
+    errors = _errors(seeds=6, trajectories=100, shift_sd=0.0, noise_sd=0.001)
+    rng = np.random.default_rng(3)
+    noisy = np.zeros(100, dtype=bool)
+    noisy[:5] = True
+    errors[:, noisy] += rng.normal(0.0, 0.05, size=(6, 5))  # 5 trajectories move a lot
+    parts = subset_spread(errors, noisy)
+    assert parts["noise_share"] > 0.95
+    assert parts["cv_without_pct"] == pytest.approx(decompose(errors[:, 5:])["cv_pct"])
+    assert parts["cv_without_pct"] < parts["cv_pct"] / 3
+    assert parts["mean_out"] == pytest.approx(errors[:, 5:].mean())
+
+
+@pytest.mark.parametrize("subset", [np.zeros(4, bool), np.ones(4, bool), np.ones(3, bool)])
+def test_subset_spread_refuses_an_empty_full_or_misshaped_group(subset):
+    with pytest.raises(ValueError, match="some but not all"):
+        subset_spread(np.ones((2, 4)), subset)

@@ -27,7 +27,7 @@ from ups.models.consistency import (
     consistency_sample,
     student_from_teacher,
 )
-from ups.models.diffusion import karras_sigmas, sample
+from ups.models.diffusion import Denoiser, karras_sigmas, sample
 
 CD_STEPS = 10  # Karras grid of the distillation loss
 
@@ -62,6 +62,12 @@ def test_student_from_teacher_is_deterministic():
     teacher = perturb(denoiser(3, sigma_data=0.37), 7)
     a, b = student_from_teacher(teacher).state_dict(), student_from_teacher(teacher).state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_refiner_teacher_is_refused_with_the_way_out():
+    refiner = Denoiser(replace(DIFF_CFG, schedule="refiner"), TOKENS, DIM, generator=gen(0))
+    with pytest.raises(ValueError, match="schedule: refiner.*eval.corrector: diffusion"):
+        student_from_teacher(refiner)
 
 
 def _loss(pupil, target, teacher, seed=1, n_steps=CD_STEPS, batch=16, **kwargs):

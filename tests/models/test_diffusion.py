@@ -23,7 +23,14 @@ from tests.models.conftest import (
     trained_teacher,
 )
 from ups.checks import InvalidValue
-from ups.models.diffusion import Denoiser, diffusion_loss, heun_step, karras_sigmas, sample
+from ups.models.diffusion import (
+    Denoiser,
+    diffusion_loss,
+    heun_step,
+    karras_sigmas,
+    refiner_sigmas,
+    sample,
+)
 
 
 def f32(x: float) -> float:
@@ -82,6 +89,7 @@ def test_set_sigma_data_refuses_non_positive(value):
         ("p_std", 0.0),
         ("sample_steps", 0),
         ("amplitude", "frame"),
+        ("schedule", "ddpm"),
     ],
 )
 def test_bad_config_raises(field, value):
@@ -300,3 +308,92 @@ def test_only_a_previous_state_denoiser_learns_a_residual_told_by_the_state():
     # r's energy: 0.25 from the state, 0.09 from the constant; blind, only the constant is learnable
     assert blind > 0.6
     assert sighted < 0.05
+
+
+# --- schedule: refiner (PDE-Refiner): a few fixed levels, refined from the operator's step ------
+REFINER_CFG = replace(DIFF_CFG, schedule="refiner", sigma_max=1.0, sigma_min=1e-4, sample_steps=3)
+
+
+def refiner(seed: int = 0, sigma_data: float = 0.5) -> Denoiser:
+    model = Denoiser(REFINER_CFG, TOKENS, DIM, generator=gen(seed))
+    model.set_sigma_data(sigma_data)
+    return model
+
+
+@given(n=st.integers(2, 12), sigma_min=st.floats(1e-7, 1.0), ratio=st.floats(2.0, 1e7))
+def test_refiner_sigmas_are_geometric_from_max_to_min(n, sigma_min, ratio):
+    sigma_max = sigma_min * ratio
+    s = refiner_sigmas(n, sigma_min, sigma_max)
+    assert s.shape == (n,) and s.dtype == torch.float32
+    assert s[0].item() == f32(sigma_max) and s[-1].item() == f32(sigma_min)
+    steps = torch.log(s.double()).diff()
+    torch.testing.assert_close(steps, torch.full_like(steps, math.log(1 / ratio) / (n - 1)))
+
+
+def test_refiner_sigmas_are_pde_refiners_levels():
+    # Lippe et al.'s K = 3, sigma_min = 4e-7: levels sigma_min^(k/K), k = 1..3
+    s = refiner_sigmas(3, 4e-7, 4e-7 ** (1 / 3)).double()
+    expected = torch.tensor([4e-7 ** (k / 3) for k in (1, 2, 3)], dtype=torch.float64)
+    torch.testing.assert_close(s, expected, rtol=1e-6, atol=0)
+
+
+def test_refiner_loss_trains_on_its_levels_only_and_on_each_alike():
+    model = refiner(sigma_data=problem_sigma_data())
+    seen = []
+    model.register_forward_pre_hook(lambda m, args: seen.append(args))
+    r, zhat, cond = problem(3000, gen(1))
+    with torch.no_grad():
+        diffusion_loss(model, r, zhat, cond, gen(2))
+    sigma = seen[0][1]
+    levels = refiner_sigmas(3, *model.sigma_bounds())
+    share = torch.stack([(sigma == level).float().mean() for level in levels])
+    assert share.sum().item() == 1.0  # no other level
+    assert torch.all((share - 1 / 3).abs() < 0.03)
+
+
+def test_refiner_loss_reaches_every_parameter():
+    model = perturb(refiner(sigma_data=problem_sigma_data()), 7)
+    g = gen(1)
+    diffusion_loss(model, *problem(16, g), g).backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_refine_starts_at_the_operator_step_and_denoises_level_by_level():
+    # A fresh denoiser is D(x, s) = c_skip(s) x, so refinement is r <- c_skip(s) (r + t s eps)
+    # from r = 0, with the noise eps drawn level by level from the generator.
+    model, t = refiner(), 0.5
+    zhat, cond = latents(4, 1), conds(4, 2)
+    calls = []
+    model.register_forward_pre_hook(lambda m, args: calls.append(args))
+    out = sample(model, zhat, cond, gen(3), noise_scale=t)
+    g, r = gen(3), torch.zeros(4, TOKENS, DIM)
+    for s in refiner_sigmas(3, *model.sigma_bounds()):
+        eps = torch.randn(4, TOKENS, DIM, generator=g)
+        r = 0.25 / (s**2 + 0.25) * (r + t * s * eps)
+    torch.testing.assert_close(out, r)
+    assert len(calls) == 3  # one network evaluation per level
+
+
+@pytest.mark.determinism
+def test_refine_same_generator_same_bits_zero_noise_ignores_the_seed():
+    model = perturb(refiner(), 7)
+    zhat, cond = latents(4, 1), conds(4, 2)
+    a, b, c = (sample(model, zhat, cond, gen(seed)) for seed in (5, 5, 6))
+    assert torch.equal(a, b) and not torch.allclose(a, c, atol=1e-4)
+    d, e = (sample(model, zhat, cond, gen(seed), noise_scale=0.0) for seed in (5, 6))
+    assert torch.equal(d, e)
+
+
+def test_a_trained_refiner_recovers_the_residual():
+    r, zhat, cond = problem(64, gen(123))
+    model = refiner(sigma_data=problem_sigma_data())
+
+    def error() -> float:
+        draw = sample(model, zhat, cond, gen(4))
+        return ((draw - r).pow(2).mean() / r.pow(2).mean()).sqrt().item()
+
+    untrained = error()
+    train_denoiser(model, 300, seed=2)
+    assert untrained > 0.9  # the zero-F refiner keeps r near 0 (c_skip < 1 at the top level)
+    assert error() < 0.3 * untrained

@@ -46,3 +46,34 @@ def predicted_cv_pct(parts: dict[str, float], trajectories: int, measured_on: in
     shift = max(parts["shift_cv_pct"], 0.0) ** 2
     noise = parts["noise_cv_pct"] ** 2 * measured_on / trajectories
     return math.sqrt(shift + noise)
+
+
+def decay_ratio(u: np.ndarray) -> np.ndarray:
+    """True trajectories (N, T, X) -> (N,) last frame's rms over the first frame's: how far each
+    field has dissipated by the end (1 = not at all; viscous Burgers only decays)."""
+    rms = np.sqrt(np.mean(np.asarray(u, dtype=np.float64) ** 2, axis=-1))
+    return rms[:, -1] / rms[:, 0]
+
+
+def subset_spread(errors: np.ndarray, subset: np.ndarray) -> dict[str, float]:
+    """What one group of trajectories does to the spread between seeds.
+
+    errors (seeds S >= 2, trajectories B); subset (B,) bool, neither empty nor everything ->
+    ``noise_share`` (the subset's part of ``sum_i var_s(e[s, i])``, the noise of
+    :func:`decompose`), ``mean_in`` / ``mean_out`` (mean error on and off it), and ``cv_pct`` /
+    ``cv_without_pct``: the seed means' CV with and without the subset.
+    """
+    errors, subset = np.asarray(errors, dtype=np.float64), np.asarray(subset, dtype=bool)
+    if subset.shape != errors.shape[1:2] or subset.all() or not subset.any():
+        raise ValueError(
+            f"subset must be a (trajectories,) = {errors.shape[1:2]} mask selecting some but not"
+            f" all trajectories; got shape {subset.shape} with {int(subset.sum())} selected"
+        )
+    variance = errors.var(axis=0, ddof=1)
+    return {
+        "noise_share": float(variance[subset].sum() / variance.sum()),
+        "mean_in": float(errors[:, subset].mean()),
+        "mean_out": float(errors[:, ~subset].mean()),
+        "cv_pct": decompose(errors)["cv_pct"],
+        "cv_without_pct": decompose(errors[:, ~subset])["cv_pct"],
+    }

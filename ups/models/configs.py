@@ -21,6 +21,10 @@ def check_amplitude(value: str) -> None:
 
 POSITIONS = ("absolute", "relative")
 
+# edm: Karras et al.'s log-normal training noise and probability-flow sampler; refiner:
+# PDE-Refiner's few fixed noise levels (Lippe et al. 2023; docs/design.md, "Stages").
+SCHEDULES = ("edm", "refiner")
+
 
 def check_transformer_size(
     width: int, depth: int, heads: int, mlp_ratio: int, position: str = "absolute"
@@ -105,7 +109,13 @@ class OperatorConfig:
 
 @dataclass(frozen=True)
 class DiffusionConfig:
-    """Denoiser size and EDM schedule; sigmas are multiples of sigma_data."""
+    """Denoiser size and noise schedule; sigmas are multiples of sigma_data.
+
+    ``schedule: edm`` trains on ln(sigma / sigma_data) ~ N(p_mean, p_std^2) and samples with
+    ``sample_steps`` Heun steps from noise at sigma_max; ``schedule: refiner`` trains and refines
+    on ``sample_steps`` levels spaced geometrically from sigma_max down to sigma_min, starting
+    from the operator's step (``p_mean``, ``p_std`` and ``rho`` unused).
+    """
 
     width: int = 64
     depth: int = 4
@@ -123,10 +133,16 @@ class DiffusionConfig:
     # True: the denoiser also sees the operator's step ``op(z) - z``, so the residual is
     # modelled given the previous state as well as the prediction (docs/design.md, "Stages")
     previous_state: bool = False
+    schedule: str = "edm"
 
     def validate(self) -> None:
         check_transformer_size(self.width, self.depth, self.heads, self.mlp_ratio)
         check_amplitude(self.amplitude)
+        require(
+            self.schedule in SCHEDULES,
+            "schedule",
+            f"must be one of {SCHEDULES}, got {self.schedule!r}",
+        )
         require(self.sigma_min > 0, "sigma_min", f"must be > 0, got {self.sigma_min}")
         require(
             self.sigma_max > self.sigma_min,

@@ -35,8 +35,16 @@ class ConsistencyStudent(Denoiser):
 def student_from_teacher(teacher: Denoiser) -> ConsistencyStudent:
     """A student with the teacher's config, weights and sigma_data (Song et al.'s initialisation).
 
-    Every value is copied from the teacher, so no randomness is involved.
+    Every value is copied from the teacher, so no randomness is involved. Only an EDM teacher
+    has the probability-flow ODE a student distils; a refiner is already a few-step sampler.
     """
+    if teacher.cfg.schedule != "edm":
+        raise ValueError(
+            f"the consistency student distils an EDM teacher, and this teacher has"
+            f" diffusion.model.schedule: {teacher.cfg.schedule}; a refiner already samples in"
+            " diffusion.model.sample_steps network evaluations: use it as the corrector"
+            " (eval.corrector: diffusion) or train the teacher with schedule: edm"
+        )
     student = ConsistencyStudent(
         teacher.cfg, teacher.tokens, teacher.latent_dim, generator=torch.Generator()
     )

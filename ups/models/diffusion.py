@@ -7,6 +7,13 @@ pure noise with Heun's method. Every sigma in :class:`DiffusionConfig` is in uni
 ``sigma_data`` buffer (the train residuals' std), so one schedule fits whatever scale the
 residual has; absolute sigmas are ``cfg value * sigma_data``.
 
+With ``schedule: refiner`` (PDE-Refiner, Lippe et al. 2023) the same denoiser is trained on a few
+fixed levels only (``refiner_sigmas``: ``sample_steps`` levels from sigma_max down to sigma_min,
+geometric) and sampled by refinement: start at ``r = 0`` (the operator's own step) and, level by
+level, ``r <- D(r + sigma * eps, sigma)``. The smallest levels make the loss ask for the
+residual's low-amplitude detail, which a single MSE prediction neglects; the sampler costs one
+network evaluation per level.
+
 With ``amplitude: per_sample`` (or ``capped``) the residual is modelled in the unit ``a`` of its
 ``zhat`` (:mod:`ups.models.amplitude`): training divides ``r`` by ``a``, sampling multiplies by
 it, and the denoiser sees ``zhat`` beside its shape in that unit, with ``log a`` as conditioning.
@@ -142,6 +149,29 @@ def karras_sigmas(n: int, sigma_min: float, sigma_max: float, rho: float) -> tor
     return sigmas.to(torch.float32)
 
 
+def refiner_sigmas(n: int, sigma_min: float, sigma_max: float) -> torch.Tensor:
+    """PDE-Refiner's n noise levels (n,): geometric, from exactly sigma_max to exactly sigma_min
+    (n = 1: sigma_max alone)."""
+    if n == 1:
+        return torch.tensor([sigma_max], dtype=torch.float32)
+    ramp = torch.linspace(0, 1, n, dtype=torch.float64)
+    sigmas = sigma_max * (sigma_min / sigma_max) ** ramp
+    sigmas[0], sigmas[-1] = sigma_max, sigma_min
+    return sigmas.to(torch.float32)
+
+
+def training_sigmas(denoiser: Denoiser, batch: int, generator: torch.Generator) -> torch.Tensor:
+    """Absolute training noise levels (batch,) drawn from ``generator``: log-normal around
+    sigma_data (edm), or uniform over the refiner's levels (refiner)."""
+    cfg, device = denoiser.cfg, denoiser.sigma_data.device
+    if cfg.schedule == "refiner":
+        levels = refiner_sigmas(cfg.sample_steps, *denoiser.sigma_bounds()).to(device)
+        pick = torch.randint(len(levels), (batch,), generator=generator, device=device)
+        return levels[pick]
+    ln_sigma = cfg.p_mean + cfg.p_std * torch.randn(batch, generator=generator, device=device)
+    return torch.exp(ln_sigma) * denoiser.sigma_data
+
+
 def diffusion_loss(
     denoiser: Denoiser,
     r: torch.Tensor,
@@ -152,13 +182,13 @@ def diffusion_loss(
 ) -> torch.Tensor:
     """EDM training loss (scalar): ``mean lambda(sigma) |D(r + sigma eps, sigma) - r|^2``.
 
-    ln(sigma / sigma_data) ~ N(p_mean, p_std^2) per sample; lambda = 1 / c_out^2 makes the
-    effective target unit-variance, so an untrained (zero-F) model scores about 1.
+    sigma per sample from :func:`training_sigmas`; lambda = 1 / c_out^2 makes the effective
+    target unit-variance (at small sigma: PDE-Refiner's noise-prediction loss), so an untrained
+    (zero-F) model scores about 1.
     """
-    cfg, sd, B = denoiser.cfg, denoiser.sigma_data, r.shape[0]
+    sd = denoiser.sigma_data
     r = r / denoiser.amplitude(zhat)
-    ln_sigma = cfg.p_mean + cfg.p_std * torch.randn(B, generator=generator, device=r.device)
-    sigma = torch.exp(ln_sigma) * sd  # (B,)
+    sigma = training_sigmas(denoiser, r.shape[0], generator)  # (B,)
     eps = torch.randn(r.shape, generator=generator, device=r.device)
     denoised = denoiser(r + sigma[:, None, None] * eps, sigma, zhat, cond, z)
     weight = (sigma**2 + sd**2) / (sigma * sd) ** 2
@@ -198,15 +228,17 @@ def sample(
     noise_scale: float = 1.0,
     z: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Deterministic Heun sampler (EDM Algorithm 1, no churn): residual samples r (B, T, D),
-    in the residual's own units (multiplied by ``amplitude(zhat)``).
+    """Residual samples r (B, T, D) in the residual's own units (multiplied by
+    ``amplitude(zhat)``); every random draw comes from ``generator``, so the same generator
+    state gives bitwise-identical samples. ``steps`` defaults to ``cfg.sample_steps``.
 
-    Starts from ``noise_scale * sigma_max * N(0, 1)`` drawn from ``generator`` (the only random
-    draw), so the same generator state gives bitwise-identical samples. ``steps`` defaults to
-    ``cfg.sample_steps``; it costs 2 * steps - 1 network evaluations.
+    edm: the deterministic Heun sampler (EDM Algorithm 1, no churn) from ``noise_scale *
+    sigma_max * N(0, 1)``, 2 * steps - 1 network evaluations. refiner: :func:`refine`.
     """
     cfg = denoiser.cfg
     steps = cfg.sample_steps if steps is None else steps
+    if cfg.schedule == "refiner":
+        return refine(denoiser, zhat, cond, generator, steps, noise_scale, z)
     sigma_min, sigma_max = denoiser.sigma_bounds()
     sigmas = karras_sigmas(steps, sigma_min, sigma_max, cfg.rho).to(zhat.device)
     sigmas = torch.cat([sigmas, sigmas.new_zeros(1)])
@@ -215,3 +247,24 @@ def sample(
     for i in range(steps):
         x = heun_step(denoiser, x, sigmas[i], sigmas[i + 1], zhat, cond, z)
     return x * denoiser.amplitude(zhat)
+
+
+def refine(
+    denoiser: Denoiser,
+    zhat: torch.Tensor,
+    cond: torch.Tensor,
+    generator: torch.Generator,
+    steps: int,
+    noise_scale: float = 1.0,
+    z: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """PDE-Refiner's sampler: from ``r = 0``, ``r <- D(r + noise_scale * sigma * eps, sigma)``
+    over :func:`refiner_sigmas` (``steps`` network evaluations); returns r (B, T, D) in the
+    residual's own units. ``noise_scale = 0`` refines deterministically."""
+    sigmas = refiner_sigmas(steps, *denoiser.sigma_bounds()).to(zhat.device)
+    shape = (zhat.shape[0], denoiser.tokens, denoiser.latent_dim)
+    r = torch.zeros(shape, device=zhat.device)
+    for sigma in sigmas:
+        eps = torch.randn(shape, generator=generator, device=zhat.device)
+        r = denoiser(r + noise_scale * sigma * eps, sigma, zhat, cond, z)
+    return r * denoiser.amplitude(zhat)
