@@ -32,6 +32,8 @@ from ups.models.diffusion import (
     sample,
 )
 
+REFINER_CFG = replace(DIFF_CFG, schedule="refiner", sigma_max=1.0, sigma_min=1e-4, sample_steps=3)
+
 
 def f32(x: float) -> float:
     return torch.tensor(x, dtype=torch.float32).item()
@@ -137,14 +139,20 @@ def test_loss_draws_its_noise_from_the_generator():
     assert a.item() != c.item()
 
 
-def test_loss_feeds_the_denoiser_really_noisy_residuals():
-    model = denoiser(sigma_data=problem_sigma_data())
+def inputs_seen_by_the_loss(model: Denoiser, r, zhat, cond) -> tuple:
+    """The arguments (x, sigma, zhat, cond, z) one diffusion_loss call passes the denoiser."""
     seen = []
     model.register_forward_pre_hook(lambda m, args: seen.append(args))
-    r, zhat, cond = problem(4096, gen(1))
     with torch.no_grad():
         diffusion_loss(model, r, zhat, cond, gen(2))
-    ((x, sigma, seen_zhat, _, _),) = seen
+    (args,) = seen
+    return args
+
+
+def test_loss_feeds_the_denoiser_really_noisy_residuals():
+    model = denoiser(sigma_data=problem_sigma_data())
+    r, zhat, cond = problem(4096, gen(1))
+    x, sigma, seen_zhat, _, _ = inputs_seen_by_the_loss(model, r, zhat, cond)
     assert torch.equal(seen_zhat, zhat)
     assert not torch.allclose(x, r)
     sd, cfg = model.sigma_data, model.cfg
@@ -156,8 +164,12 @@ def test_loss_feeds_the_denoiser_really_noisy_residuals():
     assert eps.std().item() == pytest.approx(1.0, rel=0.02)
 
 
-def test_diffusion_loss_reaches_every_parameter():
-    model = perturb(denoiser(sigma_data=problem_sigma_data()), 7)
+@pytest.mark.parametrize("schedule", ["edm", "refiner"])
+def test_diffusion_loss_reaches_every_parameter(schedule):
+    cfg = REFINER_CFG if schedule == "refiner" else DIFF_CFG
+    model = Denoiser(cfg, TOKENS, DIM, generator=gen(0))
+    model.set_sigma_data(problem_sigma_data())
+    model = perturb(model, 7)
     g = gen(1)
     diffusion_loss(model, *problem(16, g), g).backward()
     for name, p in model.named_parameters():
@@ -311,7 +323,6 @@ def test_only_a_previous_state_denoiser_learns_a_residual_told_by_the_state():
 
 
 # --- schedule: refiner (PDE-Refiner): a few fixed levels, refined from the operator's step ------
-REFINER_CFG = replace(DIFF_CFG, schedule="refiner", sigma_max=1.0, sigma_min=1e-4, sample_steps=3)
 
 
 def refiner(seed: int = 0, sigma_data: float = 0.5) -> Denoiser:
@@ -339,24 +350,11 @@ def test_refiner_sigmas_are_pde_refiners_levels():
 
 def test_refiner_loss_trains_on_its_levels_only_and_on_each_alike():
     model = refiner(sigma_data=problem_sigma_data())
-    seen = []
-    model.register_forward_pre_hook(lambda m, args: seen.append(args))
-    r, zhat, cond = problem(3000, gen(1))
-    with torch.no_grad():
-        diffusion_loss(model, r, zhat, cond, gen(2))
-    sigma = seen[0][1]
+    sigma = inputs_seen_by_the_loss(model, *problem(3000, gen(1)))[1]
     levels = refiner_sigmas(3, *model.sigma_bounds())
     share = torch.stack([(sigma == level).float().mean() for level in levels])
     assert share.sum().item() == 1.0  # no other level
     assert torch.all((share - 1 / 3).abs() < 0.03)
-
-
-def test_refiner_loss_reaches_every_parameter():
-    model = perturb(refiner(sigma_data=problem_sigma_data()), 7)
-    g = gen(1)
-    diffusion_loss(model, *problem(16, g), g).backward()
-    for name, p in model.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
 
 
 def test_refine_starts_at_the_operator_step_and_denoises_level_by_level():
