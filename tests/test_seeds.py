@@ -92,6 +92,14 @@ def test_devices_round_robin_and_missing_gpus_fall_back_to_cpu():
         assign_devices([0], ["gpu0"], gpus=1)
 
 
+def test_a_config_without_its_corrector_stage_is_refused_before_training(tmp_path, capsys):
+    args = ["seeds", str(SMOKE_CONFIG), "stages=[autoencoder,operator]", "--seeds", "0"]
+    assert main([*args, "--out", str(tmp_path / "s")]) == 2
+    err = capsys.readouterr().err
+    assert "lack 'diffusion' (eval.corrector)" in err and "add it to stages" in err
+    assert not (tmp_path / "s" / "seed0").exists()
+
+
 def test_cli_seeds_on_absent_gpus_run_as_cpu_processes(smoke_cache, tmp_path, monkeypatch):
     calls = []
 

@@ -126,6 +126,12 @@ def run_seeds(
     cfg = load_config(config, overrides, run_here=not devices)  # devices override cfg.device
     if len(set(seeds)) != len(seeds) or not seeds:
         raise ValueError(f"seeds must be distinct and non-empty, got {list(seeds)}")
+    if cfg.eval.corrector not in cfg.stages:  # refused before any seed trains
+        raise ConfigError(
+            f"{config}: stages {list(cfg.stages)} lack '{cfg.eval.corrector}' (eval.corrector), "
+            "and the headline of every seed is the corrected mode; add it to stages or set "
+            "eval.corrector to a stage they train"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     from ups.data.dataset import get_dataset  # torch-heavy, like the workers' imports

@@ -222,3 +222,32 @@ def test_symmetry_views_move_the_latent_modes_only(evaluated):
     assert viewed["spectral_coarse/nrmse"] == plain["spectral_coarse/nrmse"]
     report = (run / "eval" / "test" / "report.md").read_text()
     assert "averaged over 8 symmetry views" in report
+
+
+def test_a_run_without_a_corrector_reports_every_mode_it_can(smoke_cache, tmp_path, capsys):
+    from tests.conftest import train_smoke
+    from ups.eval.surrogate import Surrogate
+    from ups.records import RunRecord
+    from ups.stages.context import MissingUpstreamError, StageContext
+
+    overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
+    run = train_smoke(tmp_path / "run", [*overrides, "stages=[autoencoder,operator]"])
+    metrics = evaluate(run, [*overrides, "ttc.enabled=false"], progress=False)
+    assert np.isfinite(metrics["operator/nrmse"]) and metrics["operator/nrmse"] > 0
+    assert metrics["persistence/nrmse"] > metrics["operator/nrmse"]
+    assert not any(k.startswith(("corrected/", "projection/")) for k in metrics)
+    with np.load(run / "eval" / "test" / "per_trajectory.npz") as per_trajectory:
+        assert set(per_trajectory) == {
+            f"{mode}/{metric}"
+            for mode in ("persistence", "spectral_coarse", "operator")
+            for metric in ("nrmse", "conservation_gap")
+        }
+        assert per_trajectory["operator/nrmse"].mean() == pytest.approx(metrics["operator/nrmse"])
+
+    assert main(["eval", str(run), *overrides, "ttc.enabled=true"]) == 2
+    assert "ttc.enabled=false" in capsys.readouterr().err
+    cfg = load_config(run / "config.yaml", overrides)
+    dataset = get_dataset(cfg.data, smoke_cache, progress=False)
+    ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run))
+    with pytest.raises(MissingUpstreamError, match="--stage diffusion"):
+        Surrogate.load(ctx, cfg.eval.corrector).corrector(ctx.generator("test"))

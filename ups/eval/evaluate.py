@@ -41,7 +41,7 @@ from ups.records import RunNotFoundError, RunRecord, require_finished_run
 from ups.repro import seed_everything
 from ups.runlock import run_lock
 from ups.schema import PDEBENCH_GIVEN, UpsConfig
-from ups.stages.context import StageContext
+from ups.stages.context import MissingUpstreamError, StageContext
 from ups.tracking import WandbMirror
 
 PER_TRAJECTORY_FILE = "per_trajectory.npz"
@@ -66,8 +66,15 @@ def _evaluate(run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[s
     dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=progress)
     ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run_dir))
     surrogate = Surrogate.load(ctx, cfg.eval.corrector)
+    has_corrector = surrogate.corrector_model is not None
+    if cfg.ttc.enabled and not has_corrector:
+        raise MissingUpstreamError(
+            f"ttc.enabled samples its candidates from the corrector, and {run_dir} has no "
+            f"'{cfg.eval.corrector}' stage; train it (ups train --resume {run_dir} --stage "
+            f"{cfg.eval.corrector}) or evaluate with ttc.enabled=false"
+        )
     env = mode_fns.new_env(cfg, dataset.dt, dataset.eps, surrogate, _fno_baseline(ctx))
-    names = modes_to_run(cfg, has_fno=env.baseline is not None)
+    names = modes_to_run(cfg, has_fno=env.baseline is not None, has_corrector=has_corrector)
     truth = dataset.split(cfg.eval.split)
     preds, seconds = roll_out_all(env, names, truth, cfg.eval.batch_size, progress)
 
@@ -101,11 +108,13 @@ def pdebench_metrics(env, names, truth, batch_size, progress) -> dict[str, float
     return {f"{n}/pdebench_nrmse": pdebench_nrmse(preds[n], truth, PDEBENCH_GIVEN) for n in names}
 
 
-def modes_to_run(cfg: UpsConfig, has_fno: bool) -> list[str]:
+def modes_to_run(cfg: UpsConfig, has_fno: bool, has_corrector: bool) -> list[str]:
     """Every mode of :data:`ups.eval.modes.MODES` this config and run allow."""
     skip = set() if cfg.ttc.enabled else set(mode_fns.CANDIDATE_MODES)
     if not has_fno:
         skip.add("fno")
+    if not has_corrector:
+        skip |= set(mode_fns.CORRECTOR_MODES)
     return [name for name in mode_fns.MODES if name not in skip]
 
 

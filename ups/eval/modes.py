@@ -138,6 +138,8 @@ MODES: dict[str, Callable[[ModeEnv, np.ndarray], np.ndarray]] = {
     "oracle": oracle,
 }
 CANDIDATE_MODES = ("random", "ttc", "oracle")
+# Modes that sample the run's corrector: a run without its stage evaluates the others.
+CORRECTOR_MODES = ("corrected", "projection", *CANDIDATE_MODES)
 # Modes that reuse an earlier mode's frames instead of rolling out again; their cost includes it.
 REUSES = {"projection": "corrected"}
 

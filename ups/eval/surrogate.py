@@ -19,7 +19,7 @@ from ups.models.diffusion import sample
 from ups.rollout import Corrector
 from ups.stages.autoencoder import load_autoencoder
 from ups.stages.consistency import load_student, student_sigmas
-from ups.stages.context import StageContext
+from ups.stages.context import MissingUpstreamError, StageContext
 from ups.stages.diffusion import load_denoiser
 from ups.stages.operator import load_operator
 
@@ -30,20 +30,33 @@ Sampler = Callable[
 ]
 
 
+def has_corrector(ctx: StageContext, corrector: str) -> bool:
+    """Whether the run has ``corrector``'s stage: listed in its ``stages`` (then it must load)
+    or trained on its own (``ups train --resume RUN --stage NAME``, which leaves a best
+    checkpoint). A run of ``stages=[autoencoder, operator]`` has none."""
+    return corrector in ctx.cfg.stages or ctx.record.checkpoint_path(corrector).is_file()
+
+
 @dataclass
 class Surrogate:
-    """Autoencoder + operator + corrector of one run, on the run's device, frozen."""
+    """Autoencoder + operator + corrector of one run, on the run's device, frozen; the
+    corrector and its sampler are None for a run without the corrector's stage."""
 
     ctx: StageContext
     autoencoder: nn.Module
     operator: nn.Module
-    corrector_model: nn.Module
-    sampler: Sampler
+    corrector_model: nn.Module | None
+    sampler: Sampler | None
 
     @classmethod
     def load(cls, ctx: StageContext, corrector: str) -> Surrogate:
         """Load the run's trained models; ``corrector`` is 'consistency' or 'diffusion'. With
         ``eval.views`` > 1 the operator steps as its average over that many symmetry views."""
+        autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
+        if ctx.cfg.eval.views > 1:
+            operator = SymmetryViews(operator, autoencoder, ctx.normalizer, ctx.cfg.eval.views)
+        if not has_corrector(ctx, corrector):
+            return cls(ctx, autoencoder, operator, None, None)
         if corrector == "consistency":
             sigmas = student_sigmas(ctx)
             model = load_student(ctx)
@@ -57,9 +70,6 @@ class Surrogate:
             def draw(model, zhat, cond, generator, noise_scale, z):
                 return sample(model, zhat, cond, generator, noise_scale=noise_scale, z=z)
 
-        autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
-        if ctx.cfg.eval.views > 1:
-            operator = SymmetryViews(operator, autoencoder, ctx.normalizer, ctx.cfg.eval.views)
         return cls(ctx, autoencoder, operator, model, draw)
 
     @torch.no_grad()
@@ -79,6 +89,7 @@ class Surrogate:
 
     def corrector(self, generator: torch.Generator, noise_scale: float = 1.0) -> Corrector:
         """A corrector for :func:`ups.rollout.rollout`: one sampled residual per row."""
+        self._require_corrector()
 
         def correct(zhat: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
             return self.sampler(self.corrector_model, zhat, cond, generator, noise_scale, z)
@@ -89,6 +100,7 @@ class Surrogate:
         """``propose(z (M, tokens, D), k) -> (M, k, tokens, D)``: the operator's step plus a
         sampled residual each, drawn from ``generator``; with ``keep_step`` candidate 0 is the
         operator's step itself, so a search is never left with only states worse than it."""
+        self._require_corrector()
 
         @torch.no_grad()
         def propose(z: torch.Tensor, k: int) -> torch.Tensor:
@@ -101,3 +113,11 @@ class Surrogate:
             return torch.cat([step[:, None], samples], dim=1) if keep_step else samples
 
         return propose
+
+    def _require_corrector(self) -> None:
+        if self.corrector_model is None:
+            name = self.ctx.cfg.eval.corrector
+            raise MissingUpstreamError(
+                f"{self.ctx.record.path} has no '{name}' stage to sample corrections from; "
+                f"train it: ups train --resume {self.ctx.record.path} --stage {name}"
+            )
