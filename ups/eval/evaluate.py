@@ -41,7 +41,7 @@ from ups.records import RunNotFoundError, RunRecord, require_finished_run
 from ups.repro import seed_everything
 from ups.runlock import run_lock
 from ups.schema import PDEBENCH_GIVEN, UpsConfig
-from ups.stages.context import MissingUpstreamError, StageContext
+from ups.stages.context import StageContext
 from ups.tracking import WandbMirror
 
 PER_TRAJECTORY_FILE = "per_trajectory.npz"
@@ -66,13 +66,9 @@ def _evaluate(run_dir: Path, overrides: Sequence[str], progress: bool) -> dict[s
     dataset = get_dataset(cfg.data, cfg.paths.data_cache, progress=progress)
     ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run_dir))
     surrogate = Surrogate.load(ctx, cfg.eval.corrector)
+    if cfg.ttc.enabled:  # TTC samples its candidates from the corrector
+        surrogate.require_corrector(", or evaluate with ttc.enabled=false")
     has_corrector = surrogate.corrector_model is not None
-    if cfg.ttc.enabled and not has_corrector:
-        raise MissingUpstreamError(
-            f"ttc.enabled samples its candidates from the corrector, and {run_dir} has no "
-            f"'{cfg.eval.corrector}' stage; train it (ups train --resume {run_dir} --stage "
-            f"{cfg.eval.corrector}) or evaluate with ttc.enabled=false"
-        )
     env = mode_fns.new_env(cfg, dataset.dt, dataset.eps, surrogate, _fno_baseline(ctx))
     names = modes_to_run(cfg, has_fno=env.baseline is not None, has_corrector=has_corrector)
     truth = dataset.split(cfg.eval.split)

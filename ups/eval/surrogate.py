@@ -89,7 +89,7 @@ class Surrogate:
 
     def corrector(self, generator: torch.Generator, noise_scale: float = 1.0) -> Corrector:
         """A corrector for :func:`ups.rollout.rollout`: one sampled residual per row."""
-        self._require_corrector()
+        self.require_corrector()
 
         def correct(zhat: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
             return self.sampler(self.corrector_model, zhat, cond, generator, noise_scale, z)
@@ -100,7 +100,7 @@ class Surrogate:
         """``propose(z (M, tokens, D), k) -> (M, k, tokens, D)``: the operator's step plus a
         sampled residual each, drawn from ``generator``; with ``keep_step`` candidate 0 is the
         operator's step itself, so a search is never left with only states worse than it."""
-        self._require_corrector()
+        self.require_corrector()
 
         @torch.no_grad()
         def propose(z: torch.Tensor, k: int) -> torch.Tensor:
@@ -114,10 +114,11 @@ class Surrogate:
 
         return propose
 
-    def _require_corrector(self) -> None:
+    def require_corrector(self, alternative: str = "") -> None:
+        """Raise, naming the way out (and ``alternative``), if the run has no corrector."""
         if self.corrector_model is None:
-            name = self.ctx.cfg.eval.corrector
+            name, run = self.ctx.cfg.eval.corrector, self.ctx.record.path
             raise MissingUpstreamError(
-                f"{self.ctx.record.path} has no '{name}' stage to sample corrections from; "
-                f"train it: ups train --resume {self.ctx.record.path} --stage {name}"
+                f"{run} has no '{name}' stage to sample corrections from; train it: "
+                f"ups train --resume {run} --stage {name}{alternative}"
             )
