@@ -1,13 +1,17 @@
 import os
+import platform
 import subprocess
 
 import numpy as np
 import torch
 
 from ups.repro import (
+    cpu_id,
+    cpu_model,
     environment_fingerprint,
     git_commit,
     numpy_rng,
+    read_cpuinfo,
     seed_everything,
     stream_seed,
     torch_generator,
@@ -50,6 +54,21 @@ def test_environment_fingerprint_follows_threads_and_device(monkeypatch):
     info = environment_fingerprint("cpu")
     assert info["torch_threads"] == 3 and info["device"] == "cpu"
     assert "gpu" not in info  # a GPU name only for a cuda device
+    assert info["cpu_isa"] == torch.backends.cpu.get_cpu_capability()
+
+
+def test_cpu_id_names_vendor_family_model_and_stepping_of_the_first_processor(tmp_path):
+    block = (
+        "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: {m}\n"
+        "model name\t: AMD EPYC\nstepping\t: 1\n"
+    )
+    path = tmp_path / "cpuinfo"
+    path.write_text(block.format(n=0, m=2) + "\n" + block.format(n=1, m=9))
+    cpuinfo = read_cpuinfo(path)
+    assert cpu_model(cpuinfo) == "AMD EPYC"
+    assert cpu_id(cpuinfo) == "AuthenticAMD family 26 model 2 stepping 1"
+    assert read_cpuinfo(tmp_path / "absent") == {}
+    assert cpu_id({}) == platform.machine()  # no /proc/cpuinfo: the architecture at least
 
 
 def test_git_commit_outside_a_checkout_is_none(tmp_path):

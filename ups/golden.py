@@ -1,8 +1,9 @@
 """The golden file ``golden/<config name>.json``, validated on load.
 
 Thresholds and the regression tolerance are shared; the baselines are one entry per environment
-(python, torch and numpy versions, CPU model, device, GPU, threads: what besides the config
-decides a seed's bits). An entry holds each seed's headline metrics, their per-trajectory terms
+(python, torch and numpy versions, CPU model name, vendor/family/model/stepping and the
+instruction set torch's kernels use, device, GPU, threads: what besides the config decides a
+seed's bits). An entry holds each seed's headline metrics, their per-trajectory terms
 on the evaluated split, the spread (for review; it must agree with the metrics) and provenance.
 The file changes only through ``ups gate CONFIG --update``, which adds or replaces the entry of
 the environment the seeds ran in. docs/gate.md says how the gate uses it.
@@ -20,7 +21,7 @@ from ups import atomic
 from ups.summary import TRAJECTORY_METRICS, spread
 
 FORMAT = 2
-ENV_KEYS = ("cpu", "device", "gpu", "threads", "python", "torch", "numpy")
+ENV_KEYS = ("cpu", "cpu_id", "cpu_isa", "device", "gpu", "threads", "python", "torch", "numpy")
 GATED_METRICS = ("nrmse", "conservation_gap")  # lower is better
 THRESHOLD_KEYS = ("nrmse", "conservation_gap", "nrmse_cv_pct", "corrected_gain_pct", "ttc_gain_pct")
 # corrected_gain_pct: how much lower (%) the seeds' mean corrected nRMSE must be than their mean
@@ -126,8 +127,10 @@ def same_environment(a: dict[str, Any], b: dict[str, Any]) -> bool:
 
 
 def environment_label(env: dict[str, Any]) -> str:
-    """E.g. ``cpu Intel(R) Xeon(R) Processor, 1 thread, torch 2.13.0+cpu``."""
-    where = f"gpu {env.get('gpu')}" if env.get("gpu") else f"cpu {env.get('cpu')}"
+    """E.g. ``cpu AMD EPYC (AuthenticAMD family 26 model 2 stepping 1, AVX512), 1 thread(s),
+    torch 2.13.0+cpu``."""
+    cpu = f"cpu {env.get('cpu')} ({env.get('cpu_id')}, {env.get('cpu_isa')})"
+    where = f"gpu {env.get('gpu')}" if env.get("gpu") else cpu
     return f"{where}, {env.get('threads')} thread(s), torch {env.get('torch')}"
 
 

@@ -54,12 +54,17 @@ def numpy_rng(seed: int, stream: str) -> np.random.Generator:
 
 def environment_fingerprint(device: str = "cpu") -> dict[str, object]:
     """What a result depends on beyond the config: versions, device, threads, CPU, git commit."""
+    cpuinfo = read_cpuinfo()
     info: dict[str, object] = {
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
         "platform": platform.platform(),
-        "cpu": _cpu_model(),
+        "cpu": cpu_model(cpuinfo),
+        "cpu_id": cpu_id(cpuinfo),
+        # The vector instruction set torch's CPU kernels run with (e.g. AVX512, AVX2): another
+        # one sums in another order, so it decides the bits as much as the model does.
+        "cpu_isa": torch.backends.cpu.get_cpu_capability(),
         "device": device,
         "torch_threads": torch.get_num_threads(),
         "cuda": torch.version.cuda,
@@ -88,10 +93,28 @@ def git_commit(cwd: str | Path | None = None) -> str | None:
     return head + ("-dirty" if dirty else "")
 
 
-def _cpu_model() -> str:
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.is_file():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+def read_cpuinfo(path: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
+    """The first processor's fields of ``path`` (/proc/cpuinfo), or {} where there is none."""
+    fields: dict[str, str] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if not line.strip():  # the first processor's block ends here
+                break
+            key, _, value = line.partition(":")
+            fields[key.strip()] = value.strip()
+    return fields
+
+
+def cpu_model(cpuinfo: dict[str, str]) -> str:
+    return cpuinfo.get("model name") or platform.processor() or "unknown"
+
+
+def cpu_id(cpuinfo: dict[str, str]) -> str:
+    """Vendor, family, model and stepping, e.g. ``AuthenticAMD family 26 model 2 stepping 1``.
+    A virtual machine may show one model name (``AMD EPYC``) for processor generations whose
+    float results differ; these numbers tell them apart."""
+    keys = ("vendor_id", "cpu family", "model", "stepping")
+    if not all(k in cpuinfo for k in keys):
+        return platform.machine() or "unknown"
+    vendor, family, model, stepping = (cpuinfo[k] for k in keys)
+    return f"{vendor} family {family} model {model} stepping {stepping}"

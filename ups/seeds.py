@@ -170,5 +170,5 @@ def _cuda_count() -> int:
 def result_environment(cfg: UpsConfig) -> dict[str, Any]:
     """What besides the config decides a seed's exact bits: versions, processor, threads."""
     env = environment_fingerprint(cfg.device)
-    keys = ("python", "torch", "numpy", "cpu", "device", "gpu")
+    keys = ("python", "torch", "numpy", "cpu", "cpu_id", "cpu_isa", "device", "gpu")
     return {**{k: env.get(k) for k in keys}, "threads": cfg.threads}
