@@ -82,7 +82,7 @@ def _failed(verdict):
 def test_baseline_file_holds_thresholds_tolerance_and_one_entry_per_environment(golden):
     path, written = golden
     on_disk = json.loads(path.read_text())
-    assert on_disk["format"] == 2 and on_disk["config_hash"] == "abc"
+    assert on_disk["format"] == 3 and on_disk["config_hash"] == "abc"
     assert on_disk["thresholds"] == {
         "nrmse": 0.085,
         "conservation_gap": 2.0,
@@ -359,6 +359,33 @@ def test_update_refuses_seeds_that_fail_a_threshold(tmp_path, capsys):
     assert main([*args, "--golden-dir", str(tmp_path)]) == 2
     assert "not written: the seeds fail nrmse CV" in capsys.readouterr().err
     assert not (tmp_path / "burgers_smoke.json").exists()
+
+
+def _format_2(data):
+    """The file as format 2 wrote it: the CPU named by its model name alone, a -20 margin."""
+    data["format"], data["thresholds"]["corrected_gain_pct"] = 2, -20.0
+    for entry in data["baselines"]:
+        del entry["environment"]["cpu_id"], entry["environment"]["cpu_isa"]
+    return data
+
+
+def test_a_format_2_file_is_refused_and_update_keeps_its_rules_and_reruns_its_baselines(
+    golden, tmp_path, capsys
+):
+    target = _tampered(golden, tmp_path, _format_2)
+    summary_file = tmp_path / "seeds.json"
+    summary([0.060, 0.061, 0.062], [1.0, 1.1, 1.2]).write(summary_file)
+    args = ["gate", str(SMOKE_CONFIG), "--summary", str(summary_file)]
+    assert main([*args, "--golden-dir", str(target.parent)]) == 2
+    err = capsys.readouterr().err
+    assert str(target) in err and "model name alone" in err and "--update" in err
+
+    assert main([*args, "--golden-dir", str(target.parent), "--update"]) == 0
+    upgraded = load_golden(target)
+    assert json.loads(target.read_text())["format"] == 3
+    assert upgraded.thresholds["corrected_gain_pct"] == -20.0  # the reviewed rules stay
+    (entry,) = upgraded.baselines  # the old entry is gone: only the rerun seeds' own
+    assert entry.environment == ENV and entry.per_seed["0"]["nrmse"] == pytest.approx(0.060)
 
 
 def test_missing_golden_fails_with_the_update_command(tmp_path, capsys):

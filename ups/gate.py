@@ -103,7 +103,7 @@ def run(
     cfg = load_config(config, overrides)
     path = golden_file.golden_path(golden_dir, cfg.name)
     try:
-        golden = golden_file.load_golden(path)
+        golden = golden_file.load_golden(path, upgrade=update)
     except golden_file.GoldenMissingError:
         if not update:
             raise
@@ -111,7 +111,9 @@ def run(
     if summary is not None:
         judged = load_summary(summary)
     else:
-        seeds = list(seeds or (golden.baselines[0].seeds if golden else [0, 1, 2]))
+        seeds = list(
+            seeds or (golden.baselines[0].seeds if golden and golden.baselines else [0, 1, 2])
+        )
         where = out or default_out(cfg.paths.runs, cfg.name, config_hash(cfg))
         judged = run_seeds(config, seeds, where, overrides, jobs, devices=devices)
     if update:

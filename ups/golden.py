@@ -20,7 +20,11 @@ from typing import Any
 from ups import atomic
 from ups.summary import TRAJECTORY_METRICS, spread
 
-FORMAT = 2
+FORMAT = 3
+# Format 2 named the CPU by its model name alone, so its entries cannot be placed in a format-3
+# environment: ``ups gate --update`` keeps such a file's thresholds and tolerance, and its
+# baselines are rerun.
+UPGRADABLE_FORMAT = 2
 ENV_KEYS = ("cpu", "cpu_id", "cpu_isa", "device", "gpu", "threads", "python", "torch", "numpy")
 GATED_METRICS = ("nrmse", "conservation_gap")  # lower is better
 THRESHOLD_KEYS = ("nrmse", "conservation_gap", "nrmse_cv_pct", "corrected_gain_pct", "ttc_gain_pct")
@@ -139,9 +143,11 @@ def environment_difference(a: dict[str, Any], b: dict[str, Any]) -> str:
     return "; ".join(f"{k} {a.get(k)} vs {b.get(k)}" for k in ENV_KEYS if a.get(k) != b.get(k))
 
 
-def load_golden(path: str | Path) -> Golden:
+def load_golden(path: str | Path, upgrade: bool = False) -> Golden:
     """The validated golden file at ``path``: :class:`GoldenMissingError` if there is none,
-    :class:`GoldenFileError` naming the key if it is broken or incomplete."""
+    :class:`GoldenFileError` naming the key if it is broken or incomplete. A file of
+    UPGRADABLE_FORMAT is refused, or with ``upgrade`` (``ups gate --update``) read without its
+    baselines."""
     path = Path(path)
     if not path.is_file():
         raise GoldenMissingError(
@@ -152,7 +158,7 @@ def load_golden(path: str | Path) -> Golden:
         data = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise GoldenFileError(f"{path} is not readable JSON ({err}); restore it from git") from None
-    return _parse(data, _Where(str(path)))
+    return _parse(data, _Where(str(path)), upgrade)
 
 
 class _Where:
@@ -173,11 +179,17 @@ class _Where:
         )
 
 
-def _parse(data: Any, where: _Where) -> Golden:
+def _parse(data: Any, where: _Where, upgrade: bool) -> Golden:
     obj = _object(
         data, where, ("format", "config", "config_hash", "thresholds", "tolerance", "baselines")
     )
-    if obj["format"] != FORMAT:
+    if obj["format"] == UPGRADABLE_FORMAT and not upgrade:
+        raise GoldenFileError(
+            f"{where.source}: format {UPGRADABLE_FORMAT} names the CPU by its model name alone, "
+            "which does not tell processor generations apart; rewrite it with `ups gate CONFIG "
+            "--update` (its thresholds and tolerance are kept, its baselines rerun) and commit it"
+        )
+    if obj["format"] not in (FORMAT, UPGRADABLE_FORMAT):
         raise where.at("format").fail(f"format {obj['format']!r}, this ups reads format {FORMAT}")
     for key in ("config", "config_hash"):
         if not isinstance(obj[key], str) or not obj[key]:
@@ -193,6 +205,8 @@ def _parse(data: Any, where: _Where) -> Golden:
     entries = obj["baselines"]
     if not isinstance(entries, list) or not entries:
         raise where.at("baselines").fail("must be a non-empty list of baselines")
+    if obj["format"] == UPGRADABLE_FORMAT:  # read for an update: its entries are rerun
+        entries = []
     baselines = [_baseline(e, where.at("baselines").at(i)) for i, e in enumerate(entries)]
     return Golden(
         Path(where.source), obj["config"], obj["config_hash"], thresholds, tolerance, baselines
