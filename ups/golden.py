@@ -18,14 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from ups import atomic
-from ups.summary import TRAJECTORY_METRICS, spread
+from ups.summary import ENV_KEYS, TRAJECTORY_METRICS, spread
 
 FORMAT = 3
 # Format 2 named the CPU by its model name alone, so its entries cannot be placed in a format-3
 # environment: ``ups gate --update`` keeps such a file's thresholds and tolerance, and its
 # baselines are rerun.
 UPGRADABLE_FORMAT = 2
-ENV_KEYS = ("cpu", "cpu_id", "cpu_isa", "device", "gpu", "threads", "python", "torch", "numpy")
 GATED_METRICS = ("nrmse", "conservation_gap")  # lower is better
 THRESHOLD_KEYS = ("nrmse", "conservation_gap", "nrmse_cv_pct", "corrected_gain_pct", "ttc_gain_pct")
 # corrected_gain_pct: how much lower (%) the seeds' mean corrected nRMSE must be than their mean

@@ -23,7 +23,7 @@ from ups.config import ConfigError, config_hash, evaluation_overrides, load_conf
 from ups.processes import run_in_processes
 from ups.repro import environment_fingerprint
 from ups.schema import UpsConfig
-from ups.summary import SUMMARY_FILE, TRAJECTORY_METRICS, SeedResult, SeedsSummary
+from ups.summary import ENV_KEYS, SUMMARY_FILE, TRAJECTORY_METRICS, SeedResult, SeedsSummary
 
 
 def headline_mode(ttc_enabled: bool) -> str:
@@ -169,6 +169,5 @@ def _cuda_count() -> int:
 
 def result_environment(cfg: UpsConfig) -> dict[str, Any]:
     """What besides the config decides a seed's exact bits: versions, processor, threads."""
-    env = environment_fingerprint(cfg.device)
-    keys = ("python", "torch", "numpy", "cpu", "cpu_id", "cpu_isa", "device", "gpu")
-    return {**{k: env.get(k) for k in keys}, "threads": cfg.threads}
+    env = {**environment_fingerprint(cfg.device), "threads": cfg.threads}
+    return {k: env.get(k) for k in ENV_KEYS}

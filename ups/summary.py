@@ -21,6 +21,8 @@ SUMMARY_FILE = "seeds.json"
 HEADLINE_MODES = ("corrected", "ttc")
 # The per-trajectory values a summary keeps of each seed: the gated headline metrics.
 TRAJECTORY_METRICS = ("nrmse", "conservation_gap")
+# A summary's environment: what besides the config decides a seed's bits (docs/gate.md).
+ENV_KEYS = ("cpu", "cpu_id", "cpu_isa", "device", "gpu", "threads", "python", "torch", "numpy")
 
 
 class SummaryError(ValueError):
