@@ -52,7 +52,8 @@ class Surrogate:
     def load(cls, ctx: StageContext, corrector: str) -> Surrogate:
         """Load the run's trained models; ``corrector`` is 'consistency' or 'diffusion'. With
         ``eval.views`` > 1 the operator steps as its average over that many symmetry views."""
-        autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
+        autoencoder = load_autoencoder(ctx)
+        operator = load_operator(ctx, autoencoder)
         if ctx.cfg.eval.views > 1:
             operator = SymmetryViews(operator, autoencoder, ctx.normalizer, ctx.cfg.eval.views)
         if not has_corrector(ctx, corrector):

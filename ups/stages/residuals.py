@@ -54,7 +54,8 @@ def load_residual_data(
     ctx: StageContext,
 ) -> tuple[nn.Module, nn.Module, ResidualPairs, ResidualPairs]:
     """The frozen autoencoder and operator, and the train and val residual pairs."""
-    autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
+    autoencoder = load_autoencoder(ctx)
+    operator = load_operator(ctx, autoencoder)
     train = residual_pairs(ctx, autoencoder, operator, ctx.train)
     return autoencoder, operator, train, residual_pairs(ctx, autoencoder, operator, ctx.val)
 
