@@ -95,7 +95,12 @@ class ConsistencyStage(ResidualStage):
             return consistency_sample(model, zhat, cond, noise, sigmas, self.temperature, z)
 
         metrics = corrected_val_metrics(
-            self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
+            self.ctx,
+            self.autoencoder,
+            self.operator,
+            corrector,
+            self.cfg.gap_weight,
+            self.projection,
         )
         student = consistency_sample(
             model,

@@ -62,7 +62,12 @@ class DiffusionStage(ResidualStage):
             return sample(model, zhat, cond, noise, noise_scale=self.cfg.val_noise_scale, z=z)
 
         metrics = corrected_val_metrics(
-            self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
+            self.ctx,
+            self.autoencoder,
+            self.operator,
+            corrector,
+            self.cfg.gap_weight,
+            self.projection,
         )
         operator_only = {f"operator_{k}": v for k, v in self.operator_only.items()}
         return {"loss": float(loss), **metrics, **operator_only}

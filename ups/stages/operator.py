@@ -20,7 +20,7 @@ from torch import nn
 
 from ups.data.augment import random_symmetry
 from ups.models.amplitude import amplitude_ceiling, amplitude_loss_weights
-from ups.models.conservation import MassConserving, mass_weights
+from ups.models.conservation import MassConserving, MassProjection, mass_weights
 from ups.models.ensemble import MeanEnsemble
 from ups.models.operator import LatentOperator
 from ups.stages.autoencoder import load_autoencoder
@@ -42,10 +42,18 @@ def build_operator(ctx: StageContext, autoencoder: nn.Module) -> nn.Module:
     cfg = ctx.cfg.operator
     names = [NAME, *(f"{NAME}/member{m}" for m in range(1, cfg.members))]
     members = [ctx.latent_model(LatentOperator, cfg.model, n) for n in names]
-    if cfg.conserve_mass:
-        weights = mass_weights(autoencoder).to(ctx.device)
-        members = [MassConserving(m, weights) for m in members]
+    projection = mass_projection(ctx, autoencoder)
+    if projection is not None:
+        members = [MassConserving(m, projection) for m in members]
     return members[0] if cfg.members == 1 else MeanEnsemble(members)
+
+
+def mass_projection(ctx: StageContext, autoencoder: nn.Module) -> MassProjection | None:
+    """What holds every step of this run (operator and corrected) to its input's mass; None
+    without ``operator.conserve_mass``."""
+    if not ctx.cfg.operator.conserve_mass:
+        return None
+    return MassProjection(mass_weights(autoencoder)).to(ctx.device)
 
 
 def load_operator(ctx: StageContext, autoencoder: nn.Module) -> nn.Module:

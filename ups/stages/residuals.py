@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ups.models.conservation import MassProjection
 from ups.rollout import Corrector
 from ups.schema import ConsistencyStageConfig, DiffusionStageConfig
 from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import StageContext, index_batches, n_batches
-from ups.stages.operator import load_operator
+from ups.stages.operator import load_operator, mass_projection
 
 OPERATOR_CHUNK = 4096  # latent frames per operator call when precomputing residuals
 
@@ -68,6 +69,7 @@ class ResidualStage:
         self.ctx, self.cfg = ctx, section
         self.train_cfg = section.train
         self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
+        self.projection = mass_projection(ctx, self.autoencoder)
 
     def steps_per_epoch(self) -> int:
         return n_batches(len(self.pairs), self.train_cfg.batch_size)
@@ -82,8 +84,16 @@ def corrected_val_metrics(
     operator: nn.Module,
     corrector: Corrector,
     gap_weight: float,
+    projection: MassProjection | None,
 ) -> dict[str, float]:
-    """Val rollout with the corrector; score = nRMSE + gap_weight * conservation gap / 100."""
+    """Val rollout with the corrector, its corrected states held to their inputs' mass by
+    ``projection`` (when not None); score = nRMSE + gap_weight * conservation gap / 100."""
+    if projection is not None:
+        sampled = corrector
+
+        def corrector(zhat, cond, z):
+            return projection.residual(zhat, sampled(zhat, cond, z), z)
+
     metrics = ctx.val_rollout(autoencoder, operator, corrector)
     score = metrics["rollout_nrmse"] + gap_weight * metrics["conservation_gap"] / 100
     return {**metrics, "score": score}
