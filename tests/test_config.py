@@ -27,7 +27,7 @@ def test_golden_config_loads_with_issue_values():
     assert isinstance(cfg, UpsConfig)
     data = cfg.data
     assert (data.nu, data.fine_points, data.points, data.frames) == (0.01, 1024, 128, 41)
-    assert (data.n_train, data.n_val, data.n_test) == (1024, 128, 256)
+    assert (data.n_train, data.n_val, data.n_test) == (1024, 256, 1024)
     assert data.dt == pytest.approx(0.05)
     assert data.eps == pytest.approx(0.01 / 3.141592653589793)
 
