@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ups.models.conservation import MassProjection
 from ups.rollout import Corrector
 from ups.schema import ConsistencyStageConfig, DiffusionStageConfig
 from ups.stages.autoencoder import load_autoencoder
@@ -77,23 +76,16 @@ class ResidualStage:
     def batches(self, generator: torch.Generator):
         return self.pairs.batches(self.train_cfg.batch_size, generator)
 
+    def corrected_val_metrics(self, corrector: Corrector) -> dict[str, float]:
+        """Val rollout with ``corrector``, its corrected states held to their inputs' mass under
+        ``operator.conserve_mass``; score = nRMSE + gap_weight * conservation gap / 100."""
+        projection = self.projection
+        if projection is not None:
+            sampled = corrector
 
-def corrected_val_metrics(
-    ctx: StageContext,
-    autoencoder: nn.Module,
-    operator: nn.Module,
-    corrector: Corrector,
-    gap_weight: float,
-    projection: MassProjection | None,
-) -> dict[str, float]:
-    """Val rollout with the corrector, its corrected states held to their inputs' mass by
-    ``projection`` (when not None); score = nRMSE + gap_weight * conservation gap / 100."""
-    if projection is not None:
-        sampled = corrector
+            def corrector(zhat, cond, z):
+                return projection.residual(zhat, sampled(zhat, cond, z), z)
 
-        def corrector(zhat, cond, z):
-            return projection.residual(zhat, sampled(zhat, cond, z), z)
-
-    metrics = ctx.val_rollout(autoencoder, operator, corrector)
-    score = metrics["rollout_nrmse"] + gap_weight * metrics["conservation_gap"] / 100
-    return {**metrics, "score": score}
+        metrics = self.ctx.val_rollout(self.autoencoder, self.operator, corrector)
+        score = metrics["rollout_nrmse"] + self.cfg.gap_weight * metrics["conservation_gap"] / 100
+        return {**metrics, "score": score}
