@@ -27,7 +27,7 @@ def test_golden_config_loads_with_issue_values():
     assert isinstance(cfg, UpsConfig)
     data = cfg.data
     assert (data.nu, data.fine_points, data.points, data.frames) == (0.01, 1024, 128, 41)
-    assert (data.n_train, data.n_val, data.n_test) == (1024, 128, 256)
+    assert (data.n_train, data.n_val, data.n_test) == (1024, 256, 1024)
     assert data.dt == pytest.approx(0.05)
     assert data.eps == pytest.approx(0.01 / 3.141592653589793)
 
@@ -77,6 +77,10 @@ def test_wrong_type_names_key_and_file(tmp_path):
         ("eval:\n  noise_scale: -0.5\n", "eval.noise_scale"),
         ("diffusion:\n  val_noise_scale: -1.0\n", "diffusion.val_noise_scale"),
         ("autoencoder:\n  model: {kind: wavelet}\n", "autoencoder.model.kind"),
+        (  # the conv decoder's mass is not linear in its latent
+            "autoencoder:\n  model: {kind: conv}\noperator:\n  conserve_mass: true\n",
+            "operator.conserve_mass",
+        ),
     ],
 )
 def test_out_of_range_values_name_key_and_file(tmp_path, text, key):

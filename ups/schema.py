@@ -185,6 +185,9 @@ class OperatorStageConfig(RolloutLossConfig):
     # Independently initialised operators trained side by side, each on its own draw of windows;
     # the run steps with their mean (ups/models/ensemble.py). 1 = a single operator.
     members: int = 1
+    # Every step keeps the decoded field's grid mean (its mass) exactly, as periodic Burgers
+    # does: ups/models/conservation.py. Needs the patch autoencoder.
+    conserve_mass: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -423,6 +426,12 @@ class UpsConfig:
         require(not unknown, "stages", f"unknown stages {unknown}; choose from {STAGES}")
         require(len(set(self.stages)) == len(self.stages), "stages", "lists a stage twice")
         self._validate_latent_grid()
+        require(
+            not self.operator.conserve_mass or self.autoencoder.model.kind == "patch",
+            "operator.conserve_mass",
+            "needs autoencoder.model.kind: patch (a decoder linear in the latent); the conv "
+            "autoencoder's decoded mass is not a linear function of its latent",
+        )
         self._validate_horizons()
         self._validate_views()
 

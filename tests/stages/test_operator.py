@@ -1,12 +1,16 @@
 """The operator stage's symmetry augmentation: every window is an exact image of a stored one."""
 
 import dataclasses
+import json
 
+import pytest
 import torch
 
+from tests.conftest import train_smoke
 from ups.config import load_config
 from ups.data.augment import burgers_symmetry
 from ups.data.dataset import load_dataset
+from ups.eval.evaluate import evaluate
 from ups.records import RunRecord
 from ups.repro import torch_generator
 from ups.stages.context import StageContext
@@ -104,3 +108,34 @@ def test_ensemble_loss_is_the_members_mean_and_trains_every_member(smoke_run):
     sum(terms.values()).backward()
     for name, param in ensemble.named_parameters():
         assert param.grad is not None and param.grad.abs().sum() > 0, name
+
+
+def _val(run_dir, stage: str) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())[stage]["best_val"]
+
+
+def test_conserve_mass_holds_operator_and_corrected_rollouts_to_their_mass(
+    smoke_overrides, tmp_path
+):
+    # The golden autoencoder kind (patch, full basis); the same run without the constraint
+    # drifts, so a gap of ~0 is the constraint's and not the data's. The corrector's val
+    # rollouts (which select it) and the evaluation's corrected mode are held as well.
+    patch = ["autoencoder.model.kind=patch", "autoencoder.model.latent_dim=4", "operator.members=2"]
+    stages = "stages=[autoencoder,operator,diffusion]"
+    gaps = {}
+    for conserve in (False, True):
+        run = tmp_path / f"conserve{conserve}"
+        overrides = [*smoke_overrides, *patch, stages, f"operator.conserve_mass={conserve}"]
+        train_smoke(run, overrides)
+        evaluate(run, ["tracking.wandb.mode=disabled"], progress=False)
+        diffusion = _val(run, "diffusion")
+        test = json.loads((run / "metrics.json").read_text())["eval/test"]
+        gaps[conserve] = (
+            _val(run, "operator")["conservation_gap"],
+            diffusion["conservation_gap"],
+            test["operator/conservation_gap"],
+            test["corrected/conservation_gap"],
+        )
+        assert diffusion["operator_conservation_gap"] == pytest.approx(gaps[conserve][0])
+    assert min(gaps[False]) > 0.5  # percent of the initial rms
+    assert max(gaps[True]) < 1e-3

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from ups.eval.views import SymmetryViews
+from ups.models.conservation import MassProjection
 from ups.models.consistency import consistency_sample
 from ups.models.diffusion import sample
 from ups.rollout import Corrector
@@ -21,7 +22,7 @@ from ups.stages.autoencoder import load_autoencoder
 from ups.stages.consistency import load_student, student_sigmas
 from ups.stages.context import MissingUpstreamError, StageContext
 from ups.stages.diffusion import load_denoiser
-from ups.stages.operator import load_operator
+from ups.stages.operator import load_operator, mass_projection
 
 # (model, zhat (M, tokens, D), cond (M, 2), generator, noise_scale, z (M, tokens, D)) -> residual
 # samples (M, tokens, D); z is the state zhat = op(z) was predicted from.
@@ -35,6 +36,18 @@ def has_corrector(ctx: StageContext, corrector: str) -> bool:
     or trained on its own (``ups train --resume RUN --stage NAME``, which leaves a best
     checkpoint). A run of ``stages=[autoencoder, operator]`` has none."""
     return corrector in ctx.cfg.stages or ctx.record.checkpoint_path(corrector).is_file()
+
+
+def conserving(draw: Sampler, projection: MassProjection | None) -> Sampler:
+    """``draw`` whose residuals leave each corrected state at its input's mass (the run's
+    ``operator.conserve_mass``); ``draw`` itself without a projection."""
+    if projection is None:
+        return draw
+
+    def conserved(model, zhat, cond, generator, noise_scale, z):
+        return projection.residual(zhat, draw(model, zhat, cond, generator, noise_scale, z), z)
+
+    return conserved
 
 
 @dataclass
@@ -52,7 +65,8 @@ class Surrogate:
     def load(cls, ctx: StageContext, corrector: str) -> Surrogate:
         """Load the run's trained models; ``corrector`` is 'consistency' or 'diffusion'. With
         ``eval.views`` > 1 the operator steps as its average over that many symmetry views."""
-        autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
+        autoencoder = load_autoencoder(ctx)
+        operator = load_operator(ctx, autoencoder)
         if ctx.cfg.eval.views > 1:
             operator = SymmetryViews(operator, autoencoder, ctx.normalizer, ctx.cfg.eval.views)
         if not has_corrector(ctx, corrector):
@@ -70,7 +84,9 @@ class Surrogate:
             def draw(model, zhat, cond, generator, noise_scale, z):
                 return sample(model, zhat, cond, generator, noise_scale=noise_scale, z=z)
 
-        return cls(ctx, autoencoder, operator, model, draw)
+        return cls(
+            ctx, autoencoder, operator, model, conserving(draw, mass_projection(ctx, autoencoder))
+        )
 
     @torch.no_grad()
     def encode(self, u: np.ndarray) -> torch.Tensor:

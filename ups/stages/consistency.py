@@ -26,7 +26,7 @@ from ups.models.consistency import (
 from ups.models.diffusion import sample
 from ups.stages.context import StageContext
 from ups.stages.diffusion import load_denoiser
-from ups.stages.residuals import ResidualStage, corrected_val_metrics
+from ups.stages.residuals import ResidualStage
 
 NAME = "consistency"
 TWO_STEP_SIGMA = 0.8  # second noise level of 2-step sampling, in units of sigma_data
@@ -94,9 +94,7 @@ class ConsistencyStage(ResidualStage):
         def corrector(zhat, cond, z):
             return consistency_sample(model, zhat, cond, noise, sigmas, self.temperature, z)
 
-        metrics = corrected_val_metrics(
-            self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
-        )
+        metrics = self.corrected_val_metrics(corrector)
         student = consistency_sample(
             model,
             self.match_zhat,

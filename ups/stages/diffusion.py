@@ -15,7 +15,7 @@ from torch import nn
 
 from ups.models.diffusion import Denoiser, diffusion_loss, sample
 from ups.stages.context import StageContext
-from ups.stages.residuals import ResidualStage, corrected_val_metrics
+from ups.stages.residuals import ResidualStage
 
 NAME = "diffusion"
 
@@ -61,9 +61,7 @@ class DiffusionStage(ResidualStage):
         def corrector(zhat, cond, z):
             return sample(model, zhat, cond, noise, noise_scale=self.cfg.val_noise_scale, z=z)
 
-        metrics = corrected_val_metrics(
-            self.ctx, self.autoencoder, self.operator, corrector, self.cfg.gap_weight
-        )
+        metrics = self.corrected_val_metrics(corrector)
         operator_only = {f"operator_{k}": v for k, v in self.operator_only.items()}
         return {"loss": float(loss), **metrics, **operator_only}
 

@@ -20,6 +20,7 @@ from torch import nn
 
 from ups.data.augment import random_symmetry
 from ups.models.amplitude import amplitude_ceiling, amplitude_loss_weights
+from ups.models.conservation import MassConserving, MassProjection, mass_weights
 from ups.models.ensemble import MeanEnsemble
 from ups.models.operator import LatentOperator
 from ups.stages.autoencoder import load_autoencoder
@@ -34,19 +35,30 @@ from ups.stages.context import (
 NAME = "operator"
 
 
-def build_operator(ctx: StageContext) -> LatentOperator | MeanEnsemble:
-    """A fresh operator; with ``members`` > 1 an ensemble whose member 0 is initialised as the
-    single operator would be and member m from its own stream."""
+def build_operator(ctx: StageContext, autoencoder: nn.Module) -> nn.Module:
+    """A fresh operator on ``autoencoder``'s latents; with ``members`` > 1 an ensemble whose
+    member 0 is initialised as the single operator would be and member m from its own stream.
+    With ``conserve_mass`` every member's step keeps the decoded field's mass exactly."""
     cfg = ctx.cfg.operator
-    if cfg.members == 1:
-        return ctx.latent_model(LatentOperator, cfg.model, NAME)
     names = [NAME, *(f"{NAME}/member{m}" for m in range(1, cfg.members))]
-    return MeanEnsemble([ctx.latent_model(LatentOperator, cfg.model, n) for n in names])
+    members = [ctx.latent_model(LatentOperator, cfg.model, n) for n in names]
+    projection = mass_projection(ctx, autoencoder)
+    if projection is not None:
+        members = [MassConserving(m, projection) for m in members]
+    return members[0] if cfg.members == 1 else MeanEnsemble(members)
 
 
-def load_operator(ctx: StageContext) -> LatentOperator:
-    """The trained operator of this run, frozen."""
-    return ctx.load_frozen(NAME, lambda: build_operator(ctx))
+def mass_projection(ctx: StageContext, autoencoder: nn.Module) -> MassProjection | None:
+    """What holds every step of this run (operator and corrected) to its input's mass; None
+    without ``operator.conserve_mass``."""
+    if not ctx.cfg.operator.conserve_mass:
+        return None
+    return MassProjection(mass_weights(autoencoder)).to(ctx.device)
+
+
+def load_operator(ctx: StageContext, autoencoder: nn.Module) -> nn.Module:
+    """The trained operator of this run on ``autoencoder``'s latents, frozen."""
+    return ctx.load_frozen(NAME, lambda: build_operator(ctx, autoencoder))
 
 
 class OperatorStage:
@@ -56,7 +68,7 @@ class OperatorStage:
         self.ctx, self.cfg = ctx, ctx.cfg.operator
         self.train_cfg = self.cfg.train
         self.autoencoder = load_autoencoder(ctx)
-        self.model = build_operator(ctx)
+        self.model = build_operator(ctx, self.autoencoder)
         self.horizon = self.cfg.rollout_horizon
         self.windows = rollout_windows(ctx.train, self.horizon, NAME)  # (trajectory, start) pairs
         # (N, T, tokens, D); augmented windows are encoded as they are drawn instead.

@@ -17,7 +17,7 @@ from ups.rollout import Corrector
 from ups.schema import ConsistencyStageConfig, DiffusionStageConfig
 from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import StageContext, index_batches, n_batches
-from ups.stages.operator import load_operator
+from ups.stages.operator import load_operator, mass_projection
 
 OPERATOR_CHUNK = 4096  # latent frames per operator call when precomputing residuals
 
@@ -54,7 +54,8 @@ def load_residual_data(
     ctx: StageContext,
 ) -> tuple[nn.Module, nn.Module, ResidualPairs, ResidualPairs]:
     """The frozen autoencoder and operator, and the train and val residual pairs."""
-    autoencoder, operator = load_autoencoder(ctx), load_operator(ctx)
+    autoencoder = load_autoencoder(ctx)
+    operator = load_operator(ctx, autoencoder)
     train = residual_pairs(ctx, autoencoder, operator, ctx.train)
     return autoencoder, operator, train, residual_pairs(ctx, autoencoder, operator, ctx.val)
 
@@ -67,6 +68,7 @@ class ResidualStage:
         self.ctx, self.cfg = ctx, section
         self.train_cfg = section.train
         self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
+        self.projection = mass_projection(ctx, self.autoencoder)
 
     def steps_per_epoch(self) -> int:
         return n_batches(len(self.pairs), self.train_cfg.batch_size)
@@ -74,15 +76,16 @@ class ResidualStage:
     def batches(self, generator: torch.Generator):
         return self.pairs.batches(self.train_cfg.batch_size, generator)
 
+    def corrected_val_metrics(self, corrector: Corrector) -> dict[str, float]:
+        """Val rollout with ``corrector``, its corrected states held to their inputs' mass under
+        ``operator.conserve_mass``; score = nRMSE + gap_weight * conservation gap / 100."""
+        projection = self.projection
+        if projection is not None:
+            sampled = corrector
 
-def corrected_val_metrics(
-    ctx: StageContext,
-    autoencoder: nn.Module,
-    operator: nn.Module,
-    corrector: Corrector,
-    gap_weight: float,
-) -> dict[str, float]:
-    """Val rollout with the corrector; score = nRMSE + gap_weight * conservation gap / 100."""
-    metrics = ctx.val_rollout(autoencoder, operator, corrector)
-    score = metrics["rollout_nrmse"] + gap_weight * metrics["conservation_gap"] / 100
-    return {**metrics, "score": score}
+            def corrector(zhat, cond, z):
+                return projection.residual(zhat, sampled(zhat, cond, z), z)
+
+        metrics = self.ctx.val_rollout(self.autoencoder, self.operator, corrector)
+        score = metrics["rollout_nrmse"] + self.cfg.gap_weight * metrics["conservation_gap"] / 100
+        return {**metrics, "score": score}
