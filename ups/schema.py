@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ups.checks import InvalidValue, require
-from ups.models.configs import AutoencoderConfig, DiffusionConfig, FNOConfig, OperatorConfig
+from ups.models.configs import (
+    LINEAR_KINDS,
+    AutoencoderConfig,
+    DiffusionConfig,
+    FNOConfig,
+    OperatorConfig,
+)
 
 WANDB_MODES = ("disabled", "offline", "online")
 
@@ -427,10 +433,11 @@ class UpsConfig:
         require(len(set(self.stages)) == len(self.stages), "stages", "lists a stage twice")
         self._validate_latent_grid()
         require(
-            not self.operator.conserve_mass or self.autoencoder.model.kind == "patch",
+            not self.operator.conserve_mass or self.autoencoder.model.kind in LINEAR_KINDS,
             "operator.conserve_mass",
-            "needs autoencoder.model.kind: patch (a decoder linear in the latent); the conv "
-            "autoencoder's decoded mass is not a linear function of its latent",
+            f"needs autoencoder.model.kind in {LINEAR_KINDS} (a decoder linear in the latent); "
+            f"the {self.autoencoder.model.kind} autoencoder's decoded mass is not a linear "
+            "function of its latent",
         )
         self._validate_horizons()
         self._validate_views()

@@ -104,7 +104,8 @@ def test_cache_folder_names_are_unchanged():
     assert dataset_dir(SMOKE, "c").name == "burgers-49010a28f2317728"
     assert dataset_dir(load_config(GOLDEN_CONFIG).data, "c").name == "burgers-cb3826505d5423e1"
     earlier = load_config(GOLDEN_CONFIG, ["data.n_val=128", "data.n_test=256"]).data
-    assert dataset_dir(earlier, "c").name == "burgers-71ce54d5f64c8c2d"  # the golden's until stop 38
+    # the golden data until stop 38
+    assert dataset_dir(earlier, "c").name == "burgers-71ce54d5f64c8c2d"
 
 
 def test_a_cache_written_in_the_current_format_loads(smoke_cache, tmp_path):

@@ -8,7 +8,13 @@ from torch import nn
 
 from tests.models.conftest import AE_CFG, OP_CFG, POINTS, TOKENS, gen
 from ups.models.autoencoder import Autoencoder
-from ups.models.conservation import MassConserving, MassProjection, mass_weights
+from ups.models.conservation import (
+    MassConserving,
+    MassProjection,
+    conserving,
+    mass_weights,
+    projection_of,
+)
 from ups.models.ensemble import MeanEnsemble
 from ups.models.operator import LatentOperator
 from ups.models.patch_autoencoder import PatchAutoencoder
@@ -53,7 +59,7 @@ def test_dct_weights_read_the_first_coefficient_only():
 
 
 def test_weights_refuse_a_nonlinear_decoder():
-    with pytest.raises(TypeError, match="PatchAutoencoder"):
+    with pytest.raises(TypeError, match="linear in the latent.*conv"):
         mass_weights(Autoencoder(AE_CFG, POINTS, generator=gen(0)))
 
 
@@ -116,3 +122,24 @@ def test_residual_is_changed_so_the_corrected_state_keeps_the_mass():
     change = (fixed - r).flatten(1)
     w = projection.weights.flatten()
     torch.testing.assert_close(change, (change @ w)[:, None] * w / w.square().sum())
+
+
+def test_conserving_corrector_keeps_each_corrected_state_at_its_input_mass():
+    ae = patch_autoencoder()
+    projection = MassProjection(mass_weights(ae))
+    z, zhat = torch.randn(2, 5, TOKENS, PATCH, generator=gen(9))
+
+    def corrector(zhat, cond, z):
+        return torch.ones_like(zhat)  # moves the mass of every state
+
+    corrected = zhat + conserving(corrector, projection)(zhat, torch.zeros(5, 2), z)
+    torch.testing.assert_close(grid_mean(ae, corrected), grid_mean(ae, z), atol=1e-6, rtol=0)
+    assert conserving(corrector, None) is corrector
+
+
+def test_projection_of_finds_the_members_projection_or_none():
+    projection = MassProjection(mass_weights(patch_autoencoder()))
+    members = [MassConserving(Drift(PATCH), projection), MassConserving(Drift(PATCH), projection)]
+    assert projection_of(MeanEnsemble(members)) is projection
+    assert projection_of(members[0]) is projection
+    assert projection_of(MeanEnsemble([Drift(PATCH), Drift(PATCH)])) is None

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ups.eval.views import SymmetryViews
-from ups.models.conservation import MassProjection
+from ups.models.conservation import MassProjection, conserving, projection_of
 from ups.models.consistency import consistency_sample
 from ups.models.diffusion import sample
 from ups.rollout import Corrector
@@ -22,7 +22,7 @@ from ups.stages.autoencoder import load_autoencoder
 from ups.stages.consistency import load_student, student_sigmas
 from ups.stages.context import MissingUpstreamError, StageContext
 from ups.stages.diffusion import load_denoiser
-from ups.stages.operator import load_operator, mass_projection
+from ups.stages.operator import load_operator
 
 # (model, zhat (M, tokens, D), cond (M, 2), generator, noise_scale, z (M, tokens, D)) -> residual
 # samples (M, tokens, D); z is the state zhat = op(z) was predicted from.
@@ -38,28 +38,18 @@ def has_corrector(ctx: StageContext, corrector: str) -> bool:
     return corrector in ctx.cfg.stages or ctx.record.checkpoint_path(corrector).is_file()
 
 
-def conserving(draw: Sampler, projection: MassProjection | None) -> Sampler:
-    """``draw`` whose residuals leave each corrected state at its input's mass (the run's
-    ``operator.conserve_mass``); ``draw`` itself without a projection."""
-    if projection is None:
-        return draw
-
-    def conserved(model, zhat, cond, generator, noise_scale, z):
-        return projection.residual(zhat, draw(model, zhat, cond, generator, noise_scale, z), z)
-
-    return conserved
-
-
 @dataclass
 class Surrogate:
     """Autoencoder + operator + corrector of one run, on the run's device, frozen; the
-    corrector and its sampler are None for a run without the corrector's stage."""
+    corrector and its sampler are None for a run without the corrector's stage; ``projection``
+    holds corrected states to their inputs' mass, None without ``operator.conserve_mass``."""
 
     ctx: StageContext
     autoencoder: nn.Module
     operator: nn.Module
     corrector_model: nn.Module | None
     sampler: Sampler | None
+    projection: MassProjection | None
 
     @classmethod
     def load(cls, ctx: StageContext, corrector: str) -> Surrogate:
@@ -67,10 +57,11 @@ class Surrogate:
         ``eval.views`` > 1 the operator steps as its average over that many symmetry views."""
         autoencoder = load_autoencoder(ctx)
         operator = load_operator(ctx, autoencoder)
+        projection = projection_of(operator)
         if ctx.cfg.eval.views > 1:
             operator = SymmetryViews(operator, autoencoder, ctx.normalizer, ctx.cfg.eval.views)
         if not has_corrector(ctx, corrector):
-            return cls(ctx, autoencoder, operator, None, None)
+            return cls(ctx, autoencoder, operator, None, None, projection)
         if corrector == "consistency":
             sigmas = student_sigmas(ctx)
             model = load_student(ctx)
@@ -84,9 +75,7 @@ class Surrogate:
             def draw(model, zhat, cond, generator, noise_scale, z):
                 return sample(model, zhat, cond, generator, noise_scale=noise_scale, z=z)
 
-        return cls(
-            ctx, autoencoder, operator, model, conserving(draw, mass_projection(ctx, autoencoder))
-        )
+        return cls(ctx, autoencoder, operator, model, draw, projection)
 
     @torch.no_grad()
     def encode(self, u: np.ndarray) -> torch.Tensor:
@@ -110,13 +99,13 @@ class Surrogate:
         def correct(zhat: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
             return self.sampler(self.corrector_model, zhat, cond, generator, noise_scale, z)
 
-        return correct
+        return conserving(correct, self.projection)
 
     def proposer(self, generator: torch.Generator, noise_scale: float, keep_step: bool):
         """``propose(z (M, tokens, D), k) -> (M, k, tokens, D)``: the operator's step plus a
         sampled residual each, drawn from ``generator``; with ``keep_step`` candidate 0 is the
         operator's step itself, so a search is never left with only states worse than it."""
-        self.require_corrector()
+        correct = self.corrector(generator, noise_scale)
 
         @torch.no_grad()
         def propose(z: torch.Tensor, k: int) -> torch.Tensor:
@@ -124,7 +113,7 @@ class Surrogate:
             drawn = k - 1 if keep_step else k
             zhat = step.repeat_interleave(drawn, dim=0)  # (M*drawn, tokens, D)
             cond, state = self.ctx.cond(len(zhat)), z.repeat_interleave(drawn, dim=0)
-            r = self.sampler(self.corrector_model, zhat, cond, generator, noise_scale, state)
+            r = correct(zhat, cond, state)
             samples = (zhat + r).unflatten(0, (len(z), drawn))
             return torch.cat([step[:, None], samples], dim=1) if keep_step else samples
 

@@ -39,6 +39,9 @@ def check_transformer_size(
 
 
 KINDS = ("conv", "patch")
+# Kinds whose decoder is linear in the latent, so a step can be held to its input's mass
+# (operator.conserve_mass: ups/models/conservation.py).
+LINEAR_KINDS = ("patch",)
 # random: the patch basis starts from the seed's draw; dct: from the lowest-frequency rows of the
 # orthonormal DCT-II, the same for every seed (docs/design.md, "Stages").
 PATCH_INITS = ("random", "dct")

@@ -19,13 +19,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ups.models.patch_autoencoder import PatchAutoencoder
+from ups.models.configs import LINEAR_KINDS
+from ups.rollout import Corrector
 
 
 def mass_weights(autoencoder: nn.Module) -> torch.Tensor:
     """``w`` (T, D) with ``mean_x decode(z) = sum(w * z)`` for every ``z`` (B, T, D)."""
-    if not isinstance(autoencoder, PatchAutoencoder):
-        raise TypeError(f"mass weights need a PatchAutoencoder, got {type(autoencoder).__name__}")
+    if autoencoder.cfg.kind not in LINEAR_KINDS:
+        raise TypeError(
+            f"mass weights need a decoder linear in the latent ({LINEAR_KINDS}), got the "
+            f"{autoencoder.cfg.kind} autoencoder"
+        )
     with torch.no_grad():
         per_token = autoencoder.basis().sum(dim=-1) / autoencoder.points  # (D,)
     return per_token.expand(autoencoder.cfg.latent_tokens, -1).clone()
@@ -54,6 +58,27 @@ class MassProjection(nn.Module):
     def residual(self, zhat: torch.Tensor, r: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The residual ``r`` added to ``zhat``, changed so that ``zhat + r`` has ``z``'s mass."""
         return self(zhat + r, z) - zhat
+
+
+def conserving(corrector: Corrector, projection: MassProjection | None) -> Corrector:
+    """``corrector`` whose residuals leave each corrected state ``zhat + r`` at the mass of its
+    input ``z``; ``corrector`` itself without a projection (no ``operator.conserve_mass``)."""
+    if projection is None:
+        return corrector
+
+    def conserved(zhat: torch.Tensor, cond: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return projection.residual(zhat, corrector(zhat, cond, z), z)
+
+    return conserved
+
+
+def projection_of(operator: nn.Module) -> MassProjection | None:
+    """The projection that holds ``operator``'s steps (any wrapper or ensemble of
+    :class:`MassConserving` steps) to their inputs' mass; None if its steps are free."""
+    for module in operator.modules():
+        if isinstance(module, MassConserving):
+            return module.projection
+    return None
 
 
 class MassConserving(nn.Module):

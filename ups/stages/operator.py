@@ -42,18 +42,10 @@ def build_operator(ctx: StageContext, autoencoder: nn.Module) -> nn.Module:
     cfg = ctx.cfg.operator
     names = [NAME, *(f"{NAME}/member{m}" for m in range(1, cfg.members))]
     members = [ctx.latent_model(LatentOperator, cfg.model, n) for n in names]
-    projection = mass_projection(ctx, autoencoder)
-    if projection is not None:
+    if cfg.conserve_mass:
+        projection = MassProjection(mass_weights(autoencoder)).to(ctx.device)
         members = [MassConserving(m, projection) for m in members]
     return members[0] if cfg.members == 1 else MeanEnsemble(members)
-
-
-def mass_projection(ctx: StageContext, autoencoder: nn.Module) -> MassProjection | None:
-    """What holds every step of this run (operator and corrected) to its input's mass; None
-    without ``operator.conserve_mass``."""
-    if not ctx.cfg.operator.conserve_mass:
-        return None
-    return MassProjection(mass_weights(autoencoder)).to(ctx.device)
 
 
 def load_operator(ctx: StageContext, autoencoder: nn.Module) -> nn.Module:

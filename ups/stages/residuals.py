@@ -13,11 +13,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from ups.models.conservation import conserving, projection_of
 from ups.rollout import Corrector
 from ups.schema import ConsistencyStageConfig, DiffusionStageConfig
 from ups.stages.autoencoder import load_autoencoder
 from ups.stages.context import StageContext, index_batches, n_batches
-from ups.stages.operator import load_operator, mass_projection
+from ups.stages.operator import load_operator
 
 OPERATOR_CHUNK = 4096  # latent frames per operator call when precomputing residuals
 
@@ -68,7 +69,7 @@ class ResidualStage:
         self.ctx, self.cfg = ctx, section
         self.train_cfg = section.train
         self.autoencoder, self.operator, self.pairs, self.val_pairs = load_residual_data(ctx)
-        self.projection = mass_projection(ctx, self.autoencoder)
+        self.projection = projection_of(self.operator)
 
     def steps_per_epoch(self) -> int:
         return n_batches(len(self.pairs), self.train_cfg.batch_size)
@@ -79,13 +80,7 @@ class ResidualStage:
     def corrected_val_metrics(self, corrector: Corrector) -> dict[str, float]:
         """Val rollout with ``corrector``, its corrected states held to their inputs' mass under
         ``operator.conserve_mass``; score = nRMSE + gap_weight * conservation gap / 100."""
-        projection = self.projection
-        if projection is not None:
-            sampled = corrector
-
-            def corrector(zhat, cond, z):
-                return projection.residual(zhat, sampled(zhat, cond, z), z)
-
+        corrector = conserving(corrector, self.projection)
         metrics = self.ctx.val_rollout(self.autoencoder, self.operator, corrector)
         score = metrics["rollout_nrmse"] + self.cfg.gap_weight * metrics["conservation_gap"] / 100
         return {**metrics, "score": score}
