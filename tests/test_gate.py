@@ -93,6 +93,7 @@ def test_baseline_file_holds_thresholds_tolerance_and_one_entry_per_environment(
     assert on_disk["tolerance"] == {
         "alpha": 0.01,
         "seed_cv_pct": {"nrmse": 4.64, "conservation_gap": 8.12},
+        "floor": {"nrmse": 0.0, "conservation_gap": 1.0e-3},
     }
     (entry,) = on_disk["baselines"]
     assert entry["environment"] == ENV  # the seeds' own fingerprint, threads included
@@ -129,6 +130,30 @@ def test_off_environment_a_shift_within_chance_passes_and_a_larger_one_fails(gol
     assert near.passed  # +6%: within what three seeds of a recipe with a 4.6% spread can show
     far = gate.check(summary([0.060, 0.061, 0.062], [1.0, 1.1, 1.2], OTHER_ENV), base)
     assert _failed(far) == {("regression", "nrmse mean")}
+
+
+def test_a_gap_at_rounding_is_not_a_regression_but_one_above_the_floor_is(golden):
+    # A mass-conserving baseline's gap is float32 rounding (~1e-5 %); another device may double
+    # it, which chance alone would call a regression. Above the floor (1e-3 %) the rule holds.
+    path, _ = golden
+    rounding = tmp_golden_with_gaps(path, 1e-5)
+    doubled = gate.check(
+        summary([0.050, 0.051, 0.052], [2e-5, 2.1e-5, 2.2e-5], OTHER_ENV), rounding
+    )
+    assert doubled.passed
+    (check,) = [c for c in doubled.checks if c.metric == "conservation_gap mean"]
+    assert check.limit == pytest.approx(1e-3)
+    drifting = gate.check(
+        summary([0.050, 0.051, 0.052], [2e-3, 2.1e-3, 2.2e-3], OTHER_ENV), rounding
+    )
+    assert _failed(drifting) == {("regression", "conservation_gap mean")}
+
+
+def tmp_golden_with_gaps(path, gap: float) -> Golden:
+    """The golden file at ``path`` rewritten for seeds whose gap is ``gap`` (nRMSE as before)."""
+    base = load_golden(path)
+    gaps = summary([0.050, 0.051, 0.052], [gap] * 3)
+    return gate.update_baseline(path.parent / "gaps" / path.name, gaps, base)
 
 
 def test_per_trajectory_noise_widens_the_limit_when_it_is_the_larger(golden):
@@ -468,6 +493,15 @@ TAMPERED = {
     "the old format": (_edit(["format"]), r"missing key\(s\) \['format'\]"),
     "no baselines": (_edit(["baselines"], []), r"baselines: must be a non-empty list"),
     "no measured spread": (_edit(["tolerance", "seed_cv_pct"]), r"tolerance: missing key"),
+    "no floor": (_edit(["tolerance", "floor"]), r"tolerance: missing key\(s\) \['floor'\]"),
+    "a gap floor missing": (
+        _edit(["tolerance", "floor", "conservation_gap"]),
+        r"tolerance\.floor: missing key\(s\) \['conservation_gap'\]",
+    ),
+    "a negative floor": (
+        _edit(["tolerance", "floor", "nrmse"], -1.0),
+        r"tolerance\.floor: must be >= 0",
+    ),
 }
 
 

@@ -16,7 +16,8 @@ Rules, each reported with its margin (docs/gate.md has the table and the measure
 - regression: for each gated metric, the seeds' mean may exceed the baseline mean (this
   environment's entry, or else the nearest one, stated) by at most what chance explains: a
   one-sided test at the golden file's ``tolerance.alpha`` whose standard error is the larger of
-  the spread between seed means and the spread of the per-trajectory differences.
+  the spread between seed means and the spread of the per-trajectory differences; a mean
+  below the metric's ``tolerance.floor`` (rounding, not physics) passes.
 
 Baselines change only through :func:`update_baseline` (``ups gate --update``).
 """
@@ -225,7 +226,8 @@ def reproducibility_checks(summary: SeedsSummary, entry: Baseline) -> list[Check
 
 def regression_checks(summary: SeedsSummary, entry: Baseline, tolerance: dict) -> list[Check]:
     """Per gated metric: the seeds' mean against the baseline mean plus the one-sided
-    ``1 - alpha`` quantile of chance (:func:`regression_limit`)."""
+    ``1 - alpha`` quantile of chance (:func:`regression_limit`), or the metric's floor if
+    higher."""
     checks = []
     for metric in GATED_METRICS:
         new = _series(summary.per_seed, summary.per_trajectory, metric)
@@ -234,6 +236,8 @@ def regression_checks(summary: SeedsSummary, entry: Baseline, tolerance: dict) -
             continue  # completeness has already failed, naming what is missing
         cv = tolerance["seed_cv_pct"][metric] / 100
         limit = regression_limit(new, base, tolerance["alpha"], cv)
+        if math.isfinite(limit):  # -inf: another split, which fails whatever the floor
+            limit = max(limit, tolerance["floor"][metric])
         checks.append(Check("regression", f"{metric} mean", float(np.mean(new[0])), limit, True))
     return checks
 
