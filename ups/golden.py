@@ -204,12 +204,10 @@ def _parse(data: Any, where: _Where, upgrade: bool) -> Golden:
     _numbers(tolerance, where.at("tolerance"), ("alpha",))
     if not 0 < tolerance["alpha"] < 0.5:
         raise where.at("tolerance").at("alpha").fail("must be in (0, 0.5)")
-    cv = _numbers(tolerance["seed_cv_pct"], where.at("tolerance").at("seed_cv_pct"), GATED_METRICS)
-    if not all(cv[m] >= 0 for m in GATED_METRICS):
-        raise where.at("tolerance").at("seed_cv_pct").fail("must be >= 0")
-    floor = _numbers(tolerance["floor"], where.at("tolerance").at("floor"), GATED_METRICS)
-    if not all(floor[m] >= 0 for m in GATED_METRICS):
-        raise where.at("tolerance").at("floor").fail("must be >= 0")
+    for key in ("seed_cv_pct", "floor"):  # one number >= 0 per gated metric
+        per_metric = _numbers(tolerance[key], where.at("tolerance").at(key), GATED_METRICS)
+        if not all(per_metric[m] >= 0 for m in GATED_METRICS):
+            raise where.at("tolerance").at(key).fail("must be >= 0")
     entries = obj["baselines"]
     if not isinstance(entries, list) or not entries:
         raise where.at("baselines").fail("must be a non-empty list of baselines")
