@@ -6,6 +6,9 @@ gate command with its Markdown verdict) and ``lint``. ``bench`` runs the perform
 which is never part of pytest.
 """
 
+import re
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests", "lint"]
@@ -67,9 +70,14 @@ def bench(session: nox.Session) -> None:
     session.run("python", "benchmarks/bench.py", *session.posargs)
 
 
+def _dev_requirement(name: str) -> str:
+    """The pin of ``name`` in pyproject.toml's dev extra, its one home."""
+    return re.search(rf'"({name}[^"]*)"', Path("pyproject.toml").read_text()).group(1)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
-    """ruff over the package, the tests, the benchmarks and this file."""
-    session.install("ruff")
-    session.run("ruff", "check", "ups", "tests", "benchmarks", "noxfile.py")
-    session.run("ruff", "format", "--check", "ups", "tests", "benchmarks", "noxfile.py")
+    """ruff over every tracked Python file (what .ci/run checks too); rules in pyproject.toml."""
+    session.install(_dev_requirement("ruff"))
+    session.run("ruff", "check")
+    session.run("ruff", "format", "--check")
