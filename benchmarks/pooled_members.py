@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from symmetry_views import load_run
+from symmetry_views import batched_rollouts, load_run
 
 from ups.eval.surrogate import Surrogate
 from ups.metrics import nrmse_per_trajectory_step
@@ -51,11 +51,8 @@ def pooled_rollout(members: list[Member], u0: np.ndarray, steps: int) -> np.ndar
 
 def score(members: list[Member], truth: np.ndarray, batch: int) -> np.ndarray:
     """Per-trajectory nRMSE (B,) of the pooled ensemble's rollouts of ``truth`` (B, T, X)."""
-    pred = np.concatenate(
-        [
-            pooled_rollout(members, truth[i : i + batch, 0], truth.shape[1] - 1)
-            for i in range(0, len(truth), batch)
-        ]
+    pred = batched_rollouts(
+        lambda u0: pooled_rollout(members, u0, truth.shape[1] - 1), truth, batch
     )
     return nrmse_per_trajectory_step(pred, truth[:, 1:]).mean(axis=1)
 

@@ -60,19 +60,27 @@ def variants(s: Surrogate, views: int, temperature: float, whole_step: bool) -> 
     return out
 
 
+def batched_rollouts(roll, truth: np.ndarray, batch: int) -> np.ndarray:
+    """``roll(u0 (b, X)) -> (b, T-1, X)`` (physical units) from each first frame of ``truth``
+    (B, T, X), ``batch`` trajectories at a time: the predictions (B, T-1, X)."""
+    return np.concatenate([roll(truth[i : i + batch, 0]) for i in range(0, len(truth), batch)])
+
+
 def score(
     s: Surrogate, step, corrector, truth: np.ndarray, batch: int
 ) -> tuple[np.ndarray, float, float]:
     """Per-trajectory nRMSE (B,), conservation gap %, seconds per trajectory."""
-    preds, start = [], time.perf_counter()
-    for i in range(0, len(truth), batch):
-        u0 = s.ctx.to_model(truth[i : i + batch, 0])
-        frames = rollout(
-            s.autoencoder, step, u0, s.ctx.cond(len(u0)), truth.shape[1] - 1, corrector
+
+    def roll(u0: np.ndarray) -> np.ndarray:
+        u0 = s.ctx.to_model(u0)
+        steps = truth.shape[1] - 1
+        return s.ctx.physical(
+            rollout(s.autoencoder, step, u0, s.ctx.cond(len(u0)), steps, corrector)
         )
-        preds.append(s.ctx.physical(frames))
+
+    start = time.perf_counter()
+    pred = batched_rollouts(roll, truth, batch)
     seconds = (time.perf_counter() - start) / len(truth)
-    pred = np.concatenate(preds)
     per_traj = nrmse_per_trajectory_step(pred, truth[:, 1:]).mean(axis=1)
     return per_traj, float(conservation_gap(pred, truth[:, 0])), seconds
 
