@@ -14,8 +14,10 @@ from ups.config import load_config
 from ups.data.dataset import get_dataset
 from ups.eval.evaluate import evaluate
 from ups.eval.modes import MODES, projection
+from ups.eval.ttc_stats import spearman_rows
 from ups.metrics import SUITE_KEYS
 from ups.train.checkpoint import CheckpointMismatchError
+from ups.ttc.rewards import REWARDS
 
 # The metric suite's keys (its own test pins them) plus the cost every mode reports.
 SUITE = (*SUITE_KEYS, "seconds_per_trajectory")
@@ -76,6 +78,25 @@ def test_ttc_is_bounded_by_the_oracle_on_the_same_candidates(evaluated):
     assert metrics["oracle/score_error_spearman"] == pytest.approx(1.0)
     # Selection is per trajectory: not one choice for the whole batch.
     assert any(len(set(step)) > 1 for step in chosen["ttc"].T)
+
+
+def test_every_reward_is_logged_and_judged_alone_whatever_its_weight(evaluated):
+    run, overrides, metrics = evaluated
+    weights = vars(load_config(run / "config.yaml", overrides).ttc.weights)
+    assert weights["solver_step"] == 0  # logged and judged all the same
+    log = np.load(run / "eval" / "test" / "ttc_log.npz")
+    terms = {name: log[f"ttc/terms/{name}"] for name in REWARDS}
+    # The total TTC selected by is the weighted sum of the logged rewards (horizon 1).
+    total = sum(weight * terms[name] for name, weight in weights.items())
+    np.testing.assert_allclose(total, log["ttc/scores"], rtol=1e-12, atol=1e-15)
+    for name in REWARDS:
+        rho = metrics[f"ttc/reward_spearman_{name}"]
+        assert -1 <= rho <= 1, name
+    # At step 1 the previous state is the truth, so the solver step ranks nearly as it does.
+    first = spearman_rows(terms["solver_step"][:, 0], -log["ttc/errors"][:, 0])
+    assert np.nanmean(first) > 0.9
+    assert "## Each reward alone" in (run / "eval" / "test" / "report.md").read_text()
+    assert "random/terms/energy" not in log  # a rule of one term logs none
 
 
 def test_projection_guard_conserves_mass_exactly(evaluated):

@@ -1,5 +1,12 @@
 from ups.config import load_config
-from ups.eval.report import COLUMNS, markdown_report, mode_table, ttc_section, ttc_step_table
+from ups.eval.report import (
+    COLUMNS,
+    markdown_report,
+    mode_table,
+    reward_table,
+    ttc_section,
+    ttc_step_table,
+)
 
 SMOKE = "configs/burgers_smoke.yaml"
 
@@ -48,3 +55,16 @@ def test_markdown_report_heads_with_split_and_adds_sections_only_when_measured()
     assert "Reference solver" not in text and "## TTC" not in text
     metrics["reference_solver/seconds_per_trajectory"] = 0.0761
     assert "76.1 ms per trajectory" in markdown_report(cfg, metrics, {"operator": None})
+
+
+def test_reward_table_shows_each_reward_with_its_weight_at_five_steps():
+    cfg = load_config(SMOKE)
+    steps = {"energy": [0.9, 0.5, 0.4, 0.3, 0.2, 0.1, 0.0, None], "solver_step": [0.5] * 8}
+    metrics = {"ttc/reward_spearman_energy": 0.35}
+    lines = reward_table(cfg, metrics, steps)
+    assert lines[4] == "| reward | weight | all steps | step 1 | step 2 | step 4 | step 8 |"
+    energy = cfg.ttc.weights.energy
+    assert lines[6] == f"| energy | {energy:g} | 0.350 | 0.900 | 0.500 | 0.300 | n/a |"
+    assert lines[7] == "| solver_step | 0 | n/a | 0.500 | 0.500 | 0.500 | 0.500 |"
+    text = markdown_report(cfg, {"split": "val", "trajectories": 8}, {}, (), steps)
+    assert "## Each reward alone" in text

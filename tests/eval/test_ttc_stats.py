@@ -1,7 +1,7 @@
 import numpy as np
 import scipy.stats
 
-from ups.eval.ttc_stats import search_summary, spearman_rows, stack_logs
+from ups.eval.ttc_stats import search_summary, spearman_rows, stack_logs, term_spearman
 from ups.ttc.beam import SearchLog
 
 
@@ -43,3 +43,22 @@ def test_stack_logs_pads_the_single_beam_first_step():
     assert arrays["chosen"].tolist() == [[0, 3], [1, 2]]
     assert arrays["scores"].shape == (2, 2, 4)
     assert np.isnan(arrays["scores"][:, 0, 2:]).all()
+
+
+def test_each_term_is_judged_on_its_own():
+    # One trajectory, three candidates, two steps: "good" ranks like the truth at both steps,
+    # "bad" against it at step 1 and like it at step 2; the total is not consulted.
+    errors = [np.array([[1.0, 2.0, 3.0]]), np.array([[3.0, 1.0, 2.0]])]
+    good = [-e for e in errors]
+    bad = [errors[0], -errors[1]]
+    log = SearchLog(
+        scores=[np.zeros((1, 3))] * 2,
+        errors=errors,
+        chosen=[np.array([0])] * 2,
+        terms=[{"good": g, "bad": b} for g, b in zip(good, bad, strict=True)],
+    )
+    assert term_spearman([log]) == {"bad": 0.0, "good": 1.0}
+    assert term_spearman([log], per_step=True) == {"bad": [-1.0, 1.0], "good": [1.0, 1.0]}
+    assert term_spearman([_log([[0.0, 1.0]], [[1.0, 0.0]], [1])]) == {}  # a rule of one term
+    arrays = stack_logs([log])
+    np.testing.assert_array_equal(arrays["terms/bad"], [[[1.0, 2.0, 3.0], [-3.0, -1.0, -2.0]]])

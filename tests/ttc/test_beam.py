@@ -36,7 +36,7 @@ def test_each_trajectory_follows_its_own_best_candidates():
     def score(c, prev, rows, step):
         return -np.abs(c[:, 0] - targets[rows] * (step + 1))
 
-    frames, log = run(shifts(-1.0, 0.0, 1.0), Rule("toy", score), 3)
+    frames, log = run(shifts(-1.0, 0.0, 1.0), Rule.plain("toy", score), 3)
     np.testing.assert_array_equal(frames[:, :, 0], [[1, 2, 3], [-1, -2, -3]])
     assert [c.tolist() for c in log.chosen] == [[2, 0]] * 3
     assert all(s.shape == (2, 3) for s in log.scores)
@@ -51,23 +51,36 @@ def _trap(c, prev, rows, step):
 
 def test_a_wider_beam_escapes_the_greedy_trap():
     propose = shifts(-1.0, 1.0)
-    greedy, _ = run(propose, Rule("trap", _trap), 2, beam_width=1)
-    wide, _ = run(propose, Rule("trap", _trap), 2, beam_width=2)
+    greedy, _ = run(propose, Rule.plain("trap", _trap), 2, beam_width=1)
+    wide, _ = run(propose, Rule.plain("trap", _trap), 2, beam_width=2)
     assert greedy[0, 0, 0] == 1.0  # greedy took the bait
     assert wide[0, 0, 0] == -1.0  # the beam kept the other branch and it won
 
 
 def test_lookahead_escapes_the_greedy_trap():
     lookahead = lambda z: z  # noqa: E731 - the operator stands still
-    frames, _ = run(shifts(-1.0, 1.0), Rule("trap", _trap), 2, horizon=2, lookahead=lookahead)
+    frames, _ = run(shifts(-1.0, 1.0), Rule.plain("trap", _trap), 2, horizon=2, lookahead=lookahead)
     assert frames[0, 0, 0] == -1.0
 
 
 def test_horizon_needs_a_lookahead_and_errors_are_logged():
-    rule = Rule("zero", lambda c, prev, rows, step: np.zeros(len(c)))
+    rule = Rule.plain("zero", lambda c, prev, rows, step: np.zeros(len(c)))
     with pytest.raises(ValueError, match="lookahead"):
         run(shifts(0.0, 1.0), rule, 2, horizon=2)
     _, log = run(shifts(0.0, 1.0), rule, 2, error=lambda c, rows, step: c[:, 0] + rows)
     np.testing.assert_array_equal(log.errors[0], [[0, 1], [1, 2]])
     # Ties go to the lower index: the first candidate, deterministically.
     assert [c.tolist() for c in log.chosen] == [[0, 0]] * 3
+
+
+def test_a_rules_terms_are_logged_per_step_for_each_candidate():
+    def score(c, prev, rows, step):
+        up, near = c[:, 0], -np.abs(c[:, 0] - prev[:, 0])
+        return up + near, {"up": up, "near": near}
+
+    _, log = run(shifts(-1.0, 1.0), Rule("sum", score), 2, beam_width=2)
+    assert [sorted(t) for t in log.terms] == [["near", "up"]] * 3
+    np.testing.assert_array_equal(log.terms[0]["up"], [[-1, 1], [-1, 1]])
+    assert log.terms[1]["near"].shape == (2, 4)  # two beams x two candidates
+    np.testing.assert_array_equal(log.terms[1]["up"] + log.terms[1]["near"], log.scores[1])
+    assert Rule.plain("one", _trap).score(np.ones((1, X)), np.ones((1, X)), [0], 0)[1] == {}

@@ -26,7 +26,7 @@ from ups.eval import modes as mode_fns
 from ups.eval.plots import plot_error_curves, plot_spacetime
 from ups.eval.report import markdown_report
 from ups.eval.surrogate import Surrogate
-from ups.eval.ttc_stats import search_summary, stack_logs
+from ups.eval.ttc_stats import REWARD_SPEARMAN, search_summary, stack_logs, term_spearman
 from ups.metrics import (
     conservation_gap_per_trajectory,
     nrmse_per_step,
@@ -182,6 +182,9 @@ def _ttc_summary(metrics: dict[str, Any], logs) -> dict[str, float | None]:
     out: dict[str, float] = {}
     for name, log in logs.items():
         out |= {f"{name}/{k}": v for k, v in search_summary(log).items()}
+    if "ttc" in logs:  # each reward alone, along the path the weighted total chose
+        for reward, rho in term_spearman(logs["ttc"]).items():
+            out[f"ttc/{REWARD_SPEARMAN}{reward}"] = rho
     if "ttc/nrmse" in metrics:
         base = metrics["corrected/nrmse"]
         out["ttc/improvement_pct"] = ttc_improvement(base, metrics["ttc/nrmse"])
@@ -205,7 +208,9 @@ def _write_outputs(out: Path, cfg, metrics, preds, truth, logs) -> None:
     curves = {name: nrmse_per_step(p, truth[:, 1:]) for name, p in preds.items()}
     atomic.write_npz(out / PER_TRAJECTORY_FILE, per_trajectory_metrics(preds, truth))
     ttc_steps = search_summary(logs["ttc"], per_step=True) if "ttc" in logs else ()
-    atomic.write_text(out / "report.md", markdown_report(cfg, metrics, curves, ttc_steps))
+    reward_steps = term_spearman(logs["ttc"], per_step=True) if "ttc" in logs else {}
+    report = markdown_report(cfg, metrics, curves, ttc_steps, reward_steps)
+    atomic.write_text(out / "report.md", report)
     plot_error_curves(out / "nrmse_vs_step.png", curves, dt=cfg.data.dt)
     for b in range(min(cfg.eval.plot_trajectories, len(truth))):
         plot_spacetime(out / f"trajectory_{b}.png", truth[b], {n: p[b] for n, p in preds.items()})

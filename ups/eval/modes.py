@@ -101,17 +101,17 @@ def random_choice(env: ModeEnv, u: np.ndarray) -> np.ndarray:
     def score(c, prev, rows, step):
         return rng.random(len(c))
 
-    return _search(env, u, Rule("random", score), width=1, horizon=1)
+    return _search(env, u, Rule.plain("random", score), width=1, horizon=1)
 
 
 def ttc(env: ModeEnv, u: np.ndarray) -> np.ndarray:
-    """Beam search on the physics rewards (never sees the truth beyond frame 0)."""
+    """Beam search on the physics rewards (never sees the truth beyond frame 0). Every reward
+    is logged beside the weighted total, whatever its weight, so each is judged alone."""
     weights = vars(env.cfg.ttc.weights)
     u0 = u[:, 0]
 
     def score(c, prev, rows, step):
-        total, _ = rewards.score(c, prev, u0[rows], env.dt, env.eps, weights)
-        return total
+        return rewards.score(c, prev, u0[rows], env.dt, env.eps, weights)
 
     cfg = env.cfg.ttc
     return _search(env, u, Rule("ttc", score), cfg.beam_width, cfg.horizon)
@@ -123,7 +123,7 @@ def oracle(env: ModeEnv, u: np.ndarray) -> np.ndarray:
     def score(c, prev, rows, step):
         return -relative_error(c, u[rows, step + 1])
 
-    return _search(env, u, Rule("oracle", score), width=1, horizon=1)
+    return _search(env, u, Rule.plain("oracle", score), width=1, horizon=1)
 
 
 MODES: dict[str, Callable[[ModeEnv, np.ndarray], np.ndarray]] = {

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ups.config import config_hash
+from ups.eval.ttc_stats import REWARD_SPEARMAN
 from ups.schema import PDEBENCH_GIVEN, UpsConfig
 
 MODE_NOTES = {
@@ -39,9 +40,11 @@ def markdown_report(
     metrics: Mapping[str, Any],
     curves: Mapping[str, np.ndarray],
     ttc_steps: Sequence[Mapping[str, Any]] = (),
+    reward_steps: Mapping[str, Sequence[float | None]] | None = None,
 ) -> str:
     """Report text; ``curves`` maps mode -> nRMSE per predicted step (S,); ``ttc_steps`` holds
-    TTC's per-step search statistics (:func:`ups.eval.ttc_stats.search_summary`)."""
+    TTC's per-step search statistics (:func:`ups.eval.ttc_stats.search_summary`),
+    ``reward_steps`` each reward's Spearman per step (:func:`ups.eval.ttc_stats.term_spearman`)."""
     lines = [
         f"# ups eval: {cfg.name}, split `{metrics['split']}` ({metrics['trajectories']} "
         f"trajectories, seed {cfg.seed}, config {config_hash(cfg)[:12]})",
@@ -63,6 +66,8 @@ def markdown_report(
         lines += ["", *pdebench_section(metrics, list(curves))]
     if "ttc/nrmse" in metrics:
         lines += ["", *ttc_section(cfg, metrics)]
+    if reward_steps:
+        lines += ["", *reward_table(cfg, metrics, reward_steps)]
     if ttc_steps:
         lines += ["", *ttc_step_table(ttc_steps)]
     return "\n".join(lines) + "\n"
@@ -134,6 +139,31 @@ def ttc_section(cfg: UpsConfig, metrics: Mapping[str, Any]) -> list[str]:
         "oracle (1). Spearman is between a candidate's score and minus its true one-step error "
         "(+1: the score ranks candidates as the truth does).",
     ]
+
+
+def reward_table(
+    cfg: UpsConfig, metrics: Mapping[str, Any], reward_steps: Mapping[str, Sequence[float | None]]
+) -> list[str]:
+    """Each reward's Spearman with minus the true error, over all steps and at five steps."""
+    n_steps = len(next(iter(reward_steps.values())))
+    shown = sorted({1, 2, max(1, n_steps // 4), max(1, n_steps // 2), n_steps})
+    weights = vars(cfg.ttc.weights)
+    out = [
+        "## Each reward alone",
+        "",
+        "Spearman between each reward and minus the candidates' true error, on the candidates "
+        "TTC met along its own path (the weighted total chose it; a weight of 0 selects nothing).",
+        "",
+        "| reward | weight | all steps | " + " | ".join(f"step {s}" for s in shown) + " |",
+        "|---|---|---|" + "---|" * len(shown),
+    ]
+    for name, rows in reward_steps.items():
+        cells = [_fmt(rows[s - 1], "{:.3f}") for s in shown]
+        overall = _fmt(metrics.get(f"ttc/{REWARD_SPEARMAN}{name}"), "{:.3f}")
+        out.append(
+            f"| {name} | {weights.get(name, 0.0):g} | {overall} | " + " | ".join(cells) + " |"
+        )
+    return out
 
 
 def ttc_step_table(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -1,7 +1,8 @@
 """Statistics of candidate searches: does a selection rule's score track the true error?
 
 Input: the :class:`~ups.ttc.beam.SearchLog` of each evaluated batch. Per step, each log holds
-scores and true errors (B, N) of N candidates per trajectory, and the chosen index (B,).
+scores and true errors (B, N) of N candidates per trajectory, the chosen index (B,), and the
+rule's terms (B, N) by name (TTC's: every reward, whatever its weight).
 """
 
 from __future__ import annotations
@@ -53,22 +54,45 @@ def search_summary(batches: Sequence[SearchLog], per_step: bool = False):
     return {k: _mean(np.concatenate([row[k] for row in table])) for k in SEARCH_KEYS}
 
 
+def term_spearman(batches: Sequence[SearchLog], per_step: bool = False) -> dict:
+    """Each logged term's Spearman with minus the true error, as ``score_error_spearman`` is the
+    total's: ``{name: mean over trajectories and steps}``, or with ``per_step`` ``{name: [mean
+    of step 1, step 2, ...]}``; ``{}`` for a rule that logged no terms. The candidates are those
+    along the path the rule's total chose, so a term is judged where the search went."""
+    first = batches[0].terms
+    out = {}
+    for name in sorted(first[0]) if first else ():
+        steps = [
+            np.concatenate([spearman_rows(log.terms[s][name], -log.errors[s]) for log in batches])
+            for s in range(len(first))
+        ]
+        out[name] = [_mean(rho) for rho in steps] if per_step else _mean(np.concatenate(steps))
+    return out
+
+
 def stack_logs(batches: Sequence[SearchLog]) -> dict[str, np.ndarray]:
     """The logs as arrays over all trajectories: ``chosen`` (B, S) and ``scores``/``errors``
-    (B, S, N_max), NaN-padded where early steps had fewer candidates (a single beam)."""
+    and each term as ``terms/<name>`` (B, S, N_max), NaN-padded where early steps had fewer
+    candidates (a single beam)."""
     width = max(s.shape[1] for log in batches for s in log.scores)
 
     def pad(a):
         return np.pad(a, ((0, 0), (0, width - a.shape[1])), constant_values=np.nan)
 
     out = {"chosen": np.concatenate([np.stack(log.chosen, axis=1) for log in batches])}
-    for key in ("scores", "errors"):
+    series = {key: [getattr(log, key) for log in batches] for key in ("scores", "errors")}
+    for name in batches[0].terms[0] if batches[0].terms else ():
+        series[f"terms/{name}"] = [[step[name] for step in log.terms] for log in batches]
+    for key, per_batch in series.items():
         out[key] = np.concatenate(
-            [np.stack([pad(a) for a in getattr(log, key)], axis=1) for log in batches]
+            [np.stack([pad(a) for a in steps], axis=1) for steps in per_batch]
         )
     return out
 
 
+# Metric key prefix of one reward's Spearman with minus the true error, e.g.
+# ``ttc/reward_spearman_solver_step`` (:func:`term_spearman` of TTC's logs).
+REWARD_SPEARMAN = "reward_spearman_"
 SEARCH_KEYS = (
     "score_error_spearman",
     "chosen_error",

@@ -23,26 +23,43 @@ Stepper = Callable[[torch.Tensor], torch.Tensor]
 Decoder = Callable[[torch.Tensor], np.ndarray]
 
 
+# (c, prev, rows, step) -> (total (M,), {term name: (M,)}); see Rule.
+Score = Callable[
+    [np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, dict[str, np.ndarray]]
+]
+
+
 @dataclass(frozen=True)
 class Rule:
-    """How candidates are scored (higher is better): ``score(c, prev, rows, step)`` -> (M,).
+    """How candidates are scored (higher is better): ``score(c, prev, rows, step)`` -> the total
+    (M,) that selects, and the terms it is made of by name (M,) each, logged so that each can be
+    judged on its own (``{}`` for a rule of one term).
 
     ``c`` and ``prev`` are physical states (M, X); ``rows`` (M,) the trajectory of each row;
     ``step`` the 0-based index of the predicted frame ``c`` stands for.
     """
 
     name: str
-    score: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+    score: Score
+
+    @classmethod
+    def plain(
+        cls, name: str, total: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
+    ) -> Rule:
+        """A rule whose score is its only term."""
+        return cls(name, lambda c, prev, rows, step: (total(c, prev, rows, step), {}))
 
 
 @dataclass
 class SearchLog:
-    """Per step: candidate scores (B, W*K), chosen candidate per trajectory (B,), and the
-    candidates' true errors (B, W*K) when the truth is known."""
+    """Per step: candidate scores (B, W*K), chosen candidate per trajectory (B,), the
+    candidates' true errors (B, W*K) when the truth is known, and the rule's terms by name
+    (B, W*K) each, of the candidates' own states (a lookahead's are in the score only)."""
 
     scores: list[np.ndarray] = field(default_factory=list)
     chosen: list[np.ndarray] = field(default_factory=list)
     errors: list[np.ndarray] = field(default_factory=list)
+    terms: list[dict[str, np.ndarray]] = field(default_factory=list)
 
 
 def beam_search(
@@ -76,8 +93,9 @@ def beam_search(
     for step in range(steps):
         zc, c, parent = _expand(z, propose, decode, candidates)
         flat_c, rows = c.reshape(-1, c.shape[-1]), np.repeat(np.arange(B), c.shape[1])
-        score = rule.score(flat_c, prev[:, parent].reshape(flat_c.shape), rows, step)
+        score, terms = rule.score(flat_c, prev[:, parent].reshape(flat_c.shape), rows, step)
         score = score.reshape(B, -1)
+        log.terms.append({name: term.reshape(B, -1) for name, term in terms.items()})
         if horizon > 1:
             ahead = min(horizon, steps - step) - 1
             score = score + _lookahead_score(zc, c, rule, decode, lookahead, ahead, step)
@@ -117,7 +135,7 @@ def _lookahead_score(zc, c, rule, decode, lookahead, ahead, step) -> np.ndarray:
     for offset in range(1, ahead + 1):
         z = lookahead(z)
         u = decode(z)
-        extra += rule.score(u, prev, rows, step + offset)
+        extra += rule.score(u, prev, rows, step + offset)[0]
         prev = u
     return extra.reshape(B, N)
 
