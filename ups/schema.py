@@ -279,6 +279,7 @@ class RewardWeights:
     max_principle: float = 1.0
     pde_residual: float = 1.0
     solver_step: float = 0.0  # one reference-solver step from the previous state (no data)
+    fine_step: float = 0.0  # the same on the data's fine grid: the exact continuation of it
 
     def validate(self) -> None:
         for key, value in vars(self).items():

@@ -92,9 +92,11 @@ def test_every_reward_is_logged_and_judged_alone_whatever_its_weight(evaluated):
     for name in REWARDS:
         rho = metrics[f"ttc/reward_spearman_{name}"]
         assert -1 <= rho <= 1, name
-    # At step 1 the previous state is the truth, so the solver step ranks nearly as it does.
-    first = spearman_rows(terms["solver_step"][:, 0], -log["ttc/errors"][:, 0])
-    assert np.nanmean(first) > 0.9
+    # At step 1 the previous state is the truth: the solver step ranks nearly as the truth
+    # does, and the fine step (the data's own solver) exactly.
+    first = {n: spearman_rows(terms[n][:, 0], -log["ttc/errors"][:, 0]) for n in REWARDS}
+    assert np.nanmean(first["solver_step"]) > 0.9
+    np.testing.assert_array_equal(first["fine_step"], 1.0)
     assert "## Each reward alone" in (run / "eval" / "test" / "report.md").read_text()
     assert "random/terms/energy" not in log  # a rule of one term logs none
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ups.physics.burgers import downsample, solve_burgers
+from ups.physics.burgers import downsample, solve_burgers, step_cell_averages
 from ups.physics.cole_hopf import cole_hopf_sine
 from ups.physics.initial_conditions import sample_initial_conditions
 from ups.physics.invariants import energy, mass, max_abs, total_variation
@@ -136,3 +136,17 @@ def test_downsample_is_centred_on_the_coarse_points():
     smooth = np.sin(2 * np.pi * x)
     # A centred cell average of a smooth field differs from point values by O(dx^2) only.
     np.testing.assert_allclose(downsample(smooth, 8), smooth[::8], atol=2e-3)
+
+
+@pytest.mark.parametrize(("factor", "fine_points"), [(1, 256), (2, 1024), (3, 768), (8, 1024)])
+def test_a_step_from_cell_averages_is_the_fine_solvers_step(factor, fine_points):
+    # Fields with shocks solved on the fine grid and stored as cell averages, as ups/data does.
+    fine = _random_trajectories(points=fine_points, n=4)  # (B, T, X) on T_OUT
+    stored = downsample(fine, factor)
+    for i in (1, 10, 30):  # steepening, shock, decay
+        step = step_cell_averages(stored[:, i], EPS, T_OUT[1], factor, dt_max=1e-3)
+        error = np.abs(step - stored[:, i + 1]).max() / np.abs(stored[:, i + 1]).max()
+        assert error < 1e-6, (factor, i, error)
+    if factor > 1:  # the same solver on the stored points themselves is far off
+        coarse = solve_burgers(stored[:, 10], EPS, T_OUT[:2], 1e-3)[:, 1]
+        assert np.abs(coarse - stored[:, 11]).max() > 1e-3 * np.abs(stored[:, 11]).max()

@@ -4,7 +4,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ups.physics.burgers import solve_burgers
+from ups.physics.burgers import downsample, solve_burgers
 from ups.physics.invariants import energy, max_abs, total_variation
 from ups.ttc.rewards import REWARDS, score, weighted_total
 
@@ -12,7 +12,7 @@ EPS = 0.01 / np.pi
 DT = 0.05
 POINTS = 128
 X = np.arange(POINTS) / POINTS
-NAMES = ["mass", "energy", "tv", "max_principle", "pde_residual", "solver_step"]
+NAMES = ["mass", "energy", "tv", "max_principle", "pde_residual", "solver_step", "fine_step"]
 
 
 def _smooth_initial_states(batch: int, seed: int = 0) -> np.ndarray:
@@ -77,6 +77,25 @@ def test_solver_step_reward_of_a_known_overshoot(reference_step):
     assert np.all(frozen < true)  # no step at all is farther from the physics than the step
 
 
+def test_fine_step_reward_knows_the_next_stored_frame_and_the_coarse_one_does_not():
+    # Stored frames as ups/data makes them: cell averages of a field solved 8x finer, through
+    # the shock (t = 0.3 to 0.35 from a unit sine).
+    x_fine = np.arange(8 * POINTS) / (8 * POINTS)
+    fine = solve_burgers(np.sin(2 * np.pi * x_fine)[None], EPS, np.array([0.0, 0.3, 0.35]), 1e-3)
+    prev, nxt = downsample(fine[:, 1], 8), downsample(fine[:, 2], 8)
+    exact = REWARDS["fine_step"](nxt, prev, prev, DT, EPS)
+    assert -exact[0] < 1e-7  # the exact continuation, to the solvers' own error
+    assert -REWARDS["solver_step"](nxt, prev, prev, DT, EPS)[0] > 1e-3  # off on 128 points
+    np.testing.assert_allclose(
+        REWARDS["fine_step"](1.1 * nxt, prev, prev, DT, EPS), -0.1, atol=1e-6
+    )
+    # Told another refinement, it reads the frames as other averages: no longer exact.
+    off = REWARDS["fine_step"](nxt, prev, prev, DT, EPS, factor=2)
+    assert -off[0] > 100 * -exact[0]
+    _, parts = score(nxt, prev, prev, DT, EPS, {"tv": 1.0}, fine_factor=2)
+    assert parts["fine_step"][0] == off[0]
+
+
 def test_pde_residual_reward_of_a_frozen_sine():
     # c == prev == sin(2 pi x): time term 0, so ||R|| / ||0|| is floored: a huge penalty.
     assert REWARDS["pde_residual"](SINE, SINE, SINE, DT, EPS)[0] < -1e6
@@ -100,13 +119,18 @@ def test_a_reference_step_scores_zero(reference_step):
     assert np.max(-rewards["pde_residual"]) < 0.1
     # The reward's own coarser substeps against the reference's dt <= 1e-3: equal to ~1e-7.
     assert np.max(-rewards["solver_step"]) < 1e-5
+    # These frames are point values, which fine_step reads as cell averages: off by O(dx^2).
+    assert np.max(-rewards["fine_step"]) < 1e-3
 
 
 PERTURBATIONS = {
     # 1% of the typical amplitude, a fresh draw per grid point: breaks every law.
     "noise": (lambda c: c + 0.01 * np.random.default_rng(1).standard_normal(c.shape), NAMES),
     # 10% larger: energy, TV and max|u| grow; the mean of a two-sine state stays 0.
-    "scale": (lambda c: 1.1 * c, ["energy", "tv", "max_principle", "pde_residual", "solver_step"]),
+    "scale": (
+        lambda c: 1.1 * c,
+        ["energy", "tv", "max_principle", "pde_residual", "solver_step", "fine_step"],
+    ),
 }
 
 

@@ -108,10 +108,11 @@ def ttc(env: ModeEnv, u: np.ndarray) -> np.ndarray:
     """Beam search on the physics rewards (never sees the truth beyond frame 0). Every reward
     is logged beside the weighted total, whatever its weight, so each is judged alone."""
     weights = vars(env.cfg.ttc.weights)
+    fine_factor = env.cfg.data.fine_points // env.cfg.data.points
     u0 = u[:, 0]
 
     def score(c, prev, rows, step):
-        return rewards.score(c, prev, u0[rows], env.dt, env.eps, weights)
+        return rewards.score(c, prev, u0[rows], env.dt, env.eps, weights, fine_factor)
 
     cfg = env.cfg.ttc
     return _search(env, u, Rule("ttc", score), cfg.beam_width, cfg.horizon)
