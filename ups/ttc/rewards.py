@@ -106,10 +106,10 @@ def fine_step(
     ``fine_points / points``), that field solved for ``dt`` and averaged back
     (:func:`step_cell_averages`).
 
-    From a stored frame it gives the next one to ~1e-8 (the coarse ``solver_step`` is off by
-    ~1e-3, more than a good operator's step): the exact continuation of ``prev``, so the best
-    any reward that judges a step from the previous state can know. It still cannot see an
-    error already made. Costs one fine solve per distinct previous state.
+    From a stored frame it gives the next one to ~1e-7 (the coarse ``solver_step`` is off by
+    ~2e-3, most of a trained operator's own ~3e-3; docs/results.md): the exact continuation of
+    ``prev``, so the best any reward that judges a step from the previous state can know. It
+    still cannot see an error already made. Costs one fine solve per distinct previous state.
     """
     _check(c, prev, u0, dt, eps)
     distinct, which = np.unique(prev, axis=0, return_inverse=True)
