@@ -5,7 +5,8 @@ import pathlib
 import pytest
 
 from ups.pipeline import stage_class
-from ups.schema import STAGE_INPUTS, STAGE_RUN_KEYS, STAGE_SPECS, STAGES, UpsConfig
+from ups.schema import STAGE_INPUTS, STAGE_RUN_KEYS, STAGE_SPECS, STAGES, TTCConfig, UpsConfig
+from ups.ttc.rewards import REWARDS
 
 SECTIONS = {"data", "autoencoder", "operator", "diffusion", "consistency", "fno", "ttc", "eval"}
 
@@ -68,3 +69,7 @@ def test_the_context_reads_only_the_autoencoder_section():
         and node.value.attr == "cfg"
     }
     assert read == {"autoencoder"}
+
+
+def test_ttc_judges_every_reward_but_the_costly_fine_step_by_default():
+    assert TTCConfig().diagnostic_rewards == [name for name in REWARDS if name != "fine_step"]

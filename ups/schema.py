@@ -299,6 +299,12 @@ class TTCConfig:
     noise_scale: float = 1.0  # multiplies the sampler's initial noise
     keep_operator_step: bool = True  # candidate 0 is the operator's own step, unsampled
     weights: RewardWeights = field(default_factory=RewardWeights)
+    # Rewards also computed at weight 0, to report how each alone ranks the candidates; they
+    # count in TTC's time. The default leaves out fine_step (a fine solve a step, ~20x the
+    # operator's cost per trajectory on the golden grid).
+    diagnostic_rewards: list[str] = field(
+        default_factory=lambda: [name for name in vars(RewardWeights()) if name != "fine_step"]
+    )
 
     @property
     def evaluations_per_step(self) -> int:
@@ -309,6 +315,12 @@ class TTCConfig:
         require(self.beam_width >= 1, "beam_width", f"must be >= 1, got {self.beam_width}")
         require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
         require(self.noise_scale > 0, "noise_scale", f"must be > 0, got {self.noise_scale}")
+        unknown = sorted(set(self.diagnostic_rewards) - set(vars(self.weights)))
+        require(
+            not unknown,
+            "diagnostic_rewards",
+            f"unknown rewards {unknown}; known: {sorted(vars(self.weights))}",
+        )
         require(
             self.evaluations_per_step <= self.budget,
             "budget",

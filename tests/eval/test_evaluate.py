@@ -30,7 +30,12 @@ def evaluated(smoke_run, smoke_cache, tmp_path_factory):
     """A private copy of the smoke run, evaluated once on the test split."""
     run = tmp_path_factory.mktemp("eval") / "run"
     shutil.copytree(smoke_run, run)
-    overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
+    every_reward = ",".join(REWARDS)  # fine_step too, which is not judged by default
+    overrides = [
+        f"paths.data_cache={smoke_cache}",
+        "tracking.wandb.mode=disabled",
+        f"ttc.diagnostic_rewards=[{every_reward}]",
+    ]
     return run, overrides, evaluate(run, overrides, progress=False)
 
 
@@ -83,7 +88,7 @@ def test_ttc_is_bounded_by_the_oracle_on_the_same_candidates(evaluated):
 def test_every_reward_is_logged_and_judged_alone_whatever_its_weight(evaluated):
     run, overrides, metrics = evaluated
     weights = vars(load_config(run / "config.yaml", overrides).ttc.weights)
-    assert weights["solver_step"] == 0  # logged and judged all the same
+    assert weights["solver_step"] == weights["fine_step"] == 0  # judged all the same
     log = np.load(run / "eval" / "test" / "ttc_log.npz")
     terms = {name: log[f"ttc/terms/{name}"] for name in REWARDS}
     # The total TTC selected by is the weighted sum of the logged rewards (horizon 1).
@@ -181,7 +186,12 @@ def test_pdebench_protocol_scores_from_the_tenth_true_frame(smoke_run, smoke_cac
 
     run = tmp_path / "run"
     shutil.copytree(smoke_run, run, ignore=shutil.ignore_patterns("eval", ".lock"))
-    overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
+    every_reward = ",".join(REWARDS)  # fine_step too, which is not judged by default
+    overrides = [
+        f"paths.data_cache={smoke_cache}",
+        "tracking.wandb.mode=disabled",
+        f"ttc.diagnostic_rewards=[{every_reward}]",
+    ]
     overrides += ["eval.pdebench=true", "ttc.enabled=false", "eval.solver_reference=false"]
     metrics = evaluate(run, overrides, progress=False)
 
@@ -253,7 +263,12 @@ def test_a_run_without_a_corrector_reports_every_mode_it_can(smoke_cache, tmp_pa
     from ups.records import RunRecord
     from ups.stages.context import MissingUpstreamError, StageContext
 
-    overrides = [f"paths.data_cache={smoke_cache}", "tracking.wandb.mode=disabled"]
+    every_reward = ",".join(REWARDS)  # fine_step too, which is not judged by default
+    overrides = [
+        f"paths.data_cache={smoke_cache}",
+        "tracking.wandb.mode=disabled",
+        f"ttc.diagnostic_rewards=[{every_reward}]",
+    ]
     run = train_smoke(tmp_path / "run", [*overrides, "stages=[autoencoder,operator]"])
     metrics = evaluate(run, [*overrides, "ttc.enabled=false"], progress=False)
     assert np.isfinite(metrics["operator/nrmse"]) and metrics["operator/nrmse"] > 0

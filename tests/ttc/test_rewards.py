@@ -92,7 +92,7 @@ def test_fine_step_reward_knows_the_next_stored_frame_and_the_coarse_one_does_no
     # Told another refinement, it reads the frames as other averages: no longer exact.
     off = REWARDS["fine_step"](nxt, prev, prev, DT, EPS, factor=2)
     assert -off[0] > 100 * -exact[0]
-    _, parts = score(nxt, prev, prev, DT, EPS, {"tv": 1.0}, fine_factor=2)
+    _, parts = score(nxt, prev, prev, DT, EPS, {"fine_step": 1.0}, fine_factor=2)
     assert parts["fine_step"][0] == off[0]
 
 
@@ -216,9 +216,14 @@ def test_score_is_the_weighted_sum_of_its_components(reference_step):
     c = 1.1 * c
     w = {"energy": 2.0, "pde_residual": 0.5, "mass": 0.0}
     total, parts = score(c, prev, prev, DT, EPS, w)
-    assert list(parts) == NAMES
+    assert list(parts) == ["energy", "pde_residual"]  # weight 0 computes nothing ...
     np.testing.assert_allclose(total, 2.0 * parts["energy"] + 0.5 * parts["pde_residual"])
     assert np.all(total < 0)
+    again, every = score(c, prev, prev, DT, EPS, w, diagnostic=NAMES)  # ... unless asked
+    assert list(every) == NAMES
+    np.testing.assert_array_equal(again, total)  # and what is asked selects nothing
+    with pytest.raises(ValueError, match="'entropy'"):
+        score(c, prev, prev, DT, EPS, w, diagnostic=["entropy"])
 
 
 def test_score_refuses_unknown_or_negative_weights():

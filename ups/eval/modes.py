@@ -105,14 +105,16 @@ def random_choice(env: ModeEnv, u: np.ndarray) -> np.ndarray:
 
 
 def ttc(env: ModeEnv, u: np.ndarray) -> np.ndarray:
-    """Beam search on the physics rewards (never sees the truth beyond frame 0). Every reward
-    is logged beside the weighted total, whatever its weight, so each is judged alone."""
-    weights = vars(env.cfg.ttc.weights)
+    """Beam search on the physics rewards (never sees the truth beyond frame 0). Each reward
+    of weight > 0 or in ``ttc.diagnostic_rewards`` is logged beside the weighted total, so
+    each can be judged alone."""
+    cfg = env.cfg.ttc
+    weights, diagnostic = vars(cfg.weights), cfg.diagnostic_rewards
     fine_factor = env.cfg.data.fine_points // env.cfg.data.points
     u0 = u[:, 0]
 
     def score(c, prev, rows, step):
-        return rewards.score(c, prev, u0[rows], env.dt, env.eps, weights, fine_factor)
+        return rewards.score(c, prev, u0[rows], env.dt, env.eps, weights, fine_factor, diagnostic)
 
     cfg = env.cfg.ttc
     return _search(env, u, Rule("ttc", score), cfg.beam_width, cfg.horizon)

@@ -14,7 +14,7 @@ denominator is the same for every candidate of a step, so it never changes their
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from functools import partial
 
 import numpy as np
@@ -136,17 +136,22 @@ def score(
     eps: float,
     weights: Mapping[str, float],
     fine_factor: int = FINE_FACTOR,
+    diagnostic: Collection[str] = (),
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-    """Weighted total ``sum_i w_i r_i`` (N,) and every reward in ``REWARDS`` by name (N,);
+    """Weighted total ``sum_i w_i r_i`` (N,) and the rewards it was computed from by name (N,):
+    those of weight > 0 and those named in ``diagnostic`` (computed though they select
+    nothing, for reward-vs-error diagnostics). Names missing from ``weights`` weigh 0;
     ``fine_factor`` is the data's ``fine_points / points`` (:func:`fine_step`).
-
-    All components are returned (for reward-vs-error diagnostics); names missing from
-    ``weights`` weigh 0.
     """
     _check_weights(weights)
+    unknown = sorted(set(diagnostic) - set(REWARDS))
+    if unknown:
+        raise ValueError(f"unknown diagnostic rewards {unknown}; known: {sorted(REWARDS)}")
     bound = REWARDS | {"fine_step": partial(fine_step, factor=fine_factor)}
-    components = {name: reward(c, prev, u0, dt, eps) for name, reward in bound.items()}
-    return weighted_total(components, weights), components
+    wanted = [n for n in REWARDS if weights.get(n, 0.0) > 0 or n in diagnostic]
+    components = {name: bound[name](c, prev, u0, dt, eps) for name in wanted}
+    active = {name: w for name, w in weights.items() if w > 0}
+    return weighted_total(components, active), components
 
 
 def weighted_total(
