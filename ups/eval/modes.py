@@ -116,7 +116,6 @@ def ttc(env: ModeEnv, u: np.ndarray) -> np.ndarray:
     def score(c, prev, rows, step):
         return rewards.score(c, prev, u0[rows], env.dt, env.eps, weights, fine_factor, diagnostic)
 
-    cfg = env.cfg.ttc
     return _search(env, u, Rule("ttc", score), cfg.beam_width, cfg.horizon)
 
 

@@ -2,7 +2,7 @@
 
 Input: the :class:`~ups.ttc.beam.SearchLog` of each evaluated batch. Per step, each log holds
 scores and true errors (B, N) of N candidates per trajectory, the chosen index (B,), and the
-rule's terms (B, N) by name (TTC's: every reward, whatever its weight).
+rule's terms (B, N) by name (TTC's: each reward weighted or in ``ttc.diagnostic_rewards``).
 """
 
 from __future__ import annotations

@@ -88,9 +88,11 @@ def solver_step(
     is solved once.
     """
     _check(c, prev, u0, dt, eps)
-    distinct, which = np.unique(prev, axis=0, return_inverse=True)
-    target = solve_burgers(distinct, eps, np.array([0.0, dt]), dt_max=dt, cfl=SOLVER_CFL)[:, 1]
-    return _relative_distance(c, target[which.reshape(-1)])
+
+    def step(states):
+        return solve_burgers(states, eps, np.array([0.0, dt]), dt_max=dt, cfl=SOLVER_CFL)[:, 1]
+
+    return _distance_to_step(c, prev, step)
 
 
 def fine_step(
@@ -112,9 +114,9 @@ def fine_step(
     still cannot see an error already made. Costs one fine solve per distinct previous state.
     """
     _check(c, prev, u0, dt, eps)
-    distinct, which = np.unique(prev, axis=0, return_inverse=True)
-    target = step_cell_averages(distinct, eps, dt, factor, dt_max=dt, cfl=SOLVER_CFL)
-    return _relative_distance(c, target[which.reshape(-1)])
+    return _distance_to_step(
+        c, prev, lambda states: step_cell_averages(states, eps, dt, factor, dt, SOLVER_CFL)
+    )
 
 
 REWARDS: dict[str, Reward] = {
@@ -173,8 +175,13 @@ def weighted_total(
     return total
 
 
-def _relative_distance(c: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """``-||c - target|| / ||target||`` per row (N,), the norm floored (see module doc)."""
+def _distance_to_step(
+    c: np.ndarray, prev: np.ndarray, step: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """``-||c - step(prev)|| / ||step(prev)||`` per row (N,), the norm floored (see module
+    doc); ``step`` maps states (M, X) -> (M, X) and runs once per distinct previous state."""
+    distinct, which = np.unique(prev, axis=0, return_inverse=True)
+    target = step(distinct)[which.reshape(-1)]
     distance = np.linalg.norm(c - target, axis=-1)
     return -distance / np.maximum(np.linalg.norm(target, axis=-1), FLOOR)
 
