@@ -77,6 +77,7 @@ def test_wrong_type_names_key_and_file(tmp_path):
         ("eval:\n  noise_scale: -0.5\n", "eval.noise_scale"),
         ("diffusion:\n  val_noise_scale: -1.0\n", "diffusion.val_noise_scale"),
         ("ttc:\n  diagnostic_rewards: [tv, entropy]\n", "ttc.diagnostic_rewards"),
+        ("ttc:\n  lookahead: rollout\n", "ttc.lookahead"),
         ("autoencoder:\n  model: {kind: wavelet}\n", "autoencoder.model.kind"),
         (  # the conv decoder's mass is not linear in its latent
             "autoencoder:\n  model: {kind: conv}\noperator:\n  conserve_mass: true\n",

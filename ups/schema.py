@@ -287,6 +287,9 @@ class RewardWeights:
         require(any(vars(self).values()), "pde_residual", "at least one weight must be > 0")
 
 
+LOOKAHEADS = ("chain", "anchored")
+
+
 @dataclass(frozen=True)
 class TTCConfig:
     """Test-time conditioning: K sampled candidates per beam and step, reward beam search."""
@@ -295,6 +298,9 @@ class TTCConfig:
     candidates: int = 8  # K: corrector samples per beam and step
     beam_width: int = 1  # W: beams kept per trajectory
     horizon: int = 1  # H: steps scored per candidate (1 + H-1 operator-only lookahead steps)
+    # How a lookahead step is scored: "chain" from the state before it, "anchored" from the
+    # state the candidate was proposed from (ups/ttc/beam.py).
+    lookahead: str = "chain"
     budget: int = 64  # most candidate evaluations (decode + score) per trajectory and step
     noise_scale: float = 1.0  # multiplies the sampler's initial noise
     keep_operator_step: bool = True  # candidate 0 is the operator's own step, unsampled
@@ -314,6 +320,7 @@ class TTCConfig:
         require(self.candidates >= 2, "candidates", f"must be >= 2, got {self.candidates}")
         require(self.beam_width >= 1, "beam_width", f"must be >= 1, got {self.beam_width}")
         require(self.horizon >= 1, "horizon", f"must be >= 1, got {self.horizon}")
+        require(self.lookahead in LOOKAHEADS, "lookahead", f"must be one of {LOOKAHEADS}")
         require(self.noise_scale > 0, "noise_scale", f"must be > 0, got {self.noise_scale}")
         unknown = sorted(set(self.diagnostic_rewards) - set(vars(self.weights)))
         require(

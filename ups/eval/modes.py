@@ -105,18 +105,23 @@ def random_choice(env: ModeEnv, u: np.ndarray) -> np.ndarray:
 
 
 def ttc(env: ModeEnv, u: np.ndarray) -> np.ndarray:
-    """Beam search on the physics rewards (never sees the truth beyond frame 0). Each reward
-    of weight > 0 or in ``ttc.diagnostic_rewards`` is logged beside the weighted total, so
-    each can be judged alone."""
-    cfg = env.cfg.ttc
-    weights, diagnostic = vars(cfg.weights), cfg.diagnostic_rewards
-    fine_factor = env.cfg.data.fine_points // env.cfg.data.points
-    u0 = u[:, 0]
+    """Beam search on the physics rewards (never sees the truth beyond frame 0)."""
+    rule = ttc_rule(env.cfg, env.dt, env.eps, u[:, 0])
+    return _search(env, u, rule, env.cfg.ttc.beam_width, env.cfg.ttc.horizon)
 
-    def score(c, prev, rows, step):
-        return rewards.score(c, prev, u0[rows], env.dt, env.eps, weights, fine_factor, diagnostic)
 
-    return _search(env, u, Rule("ttc", score), cfg.beam_width, cfg.horizon)
+def ttc_rule(cfg: UpsConfig, dt: float, eps: float, u0: np.ndarray) -> Rule:
+    """TTC's rule for trajectories starting at ``u0`` (B, X): the weighted physics rewards of a
+    candidate ``span`` steps of ``dt`` after its source state. Each reward of weight > 0 or in
+    ``ttc.diagnostic_rewards`` is logged beside the weighted total, so each can be judged
+    alone."""
+    weights, diagnostic = vars(cfg.ttc.weights), cfg.ttc.diagnostic_rewards
+    fine_factor = cfg.data.fine_points // cfg.data.points
+
+    def score(c, prev, rows, step, span):
+        return rewards.score(c, prev, u0[rows], dt * span, eps, weights, fine_factor, diagnostic)
+
+    return Rule("ttc", score)
 
 
 def oracle(env: ModeEnv, u: np.ndarray) -> np.ndarray:
@@ -173,6 +178,7 @@ def _search(env: ModeEnv, u: np.ndarray, rule: Rule, width: int, horizon: int) -
         beam_width=width,
         horizon=horizon,
         lookahead=s.step,
+        anchored=cfg.lookahead == "anchored",
         error=lambda c, rows, step: relative_error(c, u[rows, step + 1]),
     )
     env.logs.setdefault(rule.name, []).append(log)

@@ -23,20 +23,21 @@ Stepper = Callable[[torch.Tensor], torch.Tensor]
 Decoder = Callable[[torch.Tensor], np.ndarray]
 
 
-# (c, prev, rows, step) -> (total (M,), {term name: (M,)}); see Rule.
+# (c, prev, rows, step, span) -> (total (M,), {term name: (M,)}); see Rule.
 Score = Callable[
-    [np.ndarray, np.ndarray, np.ndarray, int], tuple[np.ndarray, dict[str, np.ndarray]]
+    [np.ndarray, np.ndarray, np.ndarray, int, int], tuple[np.ndarray, dict[str, np.ndarray]]
 ]
 
 
 @dataclass(frozen=True)
 class Rule:
-    """How candidates are scored (higher is better): ``score(c, prev, rows, step)`` -> the total
-    (M,) that selects, and the terms it is made of by name (M,) each, logged so that each can be
-    judged on its own (``{}`` for a rule of one term).
+    """How candidates are scored (higher is better): ``score(c, prev, rows, step, span)`` -> the
+    total (M,) that selects, and the terms it is made of by name (M,) each, logged so that each
+    can be judged on its own (``{}`` for a rule of one term).
 
     ``c`` and ``prev`` are physical states (M, X); ``rows`` (M,) the trajectory of each row;
-    ``step`` the 0-based index of the predicted frame ``c`` stands for.
+    ``step`` the 0-based index of the predicted frame ``c`` stands for; ``span`` >= 1 how many
+    steps of the data's ``dt`` ``c`` lies after ``prev`` (1 but in an anchored lookahead).
     """
 
     name: str
@@ -46,8 +47,8 @@ class Rule:
     def plain(
         cls, name: str, total: Callable[[np.ndarray, np.ndarray, np.ndarray, int], np.ndarray]
     ) -> Rule:
-        """A rule whose score is its only term."""
-        return cls(name, lambda c, prev, rows, step: (total(c, prev, rows, step), {}))
+        """A rule whose score is its only term; ``total`` ignores the span."""
+        return cls(name, lambda c, prev, rows, step, span: (total(c, prev, rows, step), {}))
 
 
 @dataclass
@@ -73,14 +74,18 @@ def beam_search(
     beam_width: int = 1,
     horizon: int = 1,
     lookahead: Stepper | None = None,
+    anchored: bool = False,
     error: Callable[[np.ndarray, np.ndarray, int], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, SearchLog]:
     """Roll ``steps`` frames from latents ``z0`` (B, tokens, D) whose physical state is ``u0``
     (B, X); returns the best beam's physical frames (B, steps, X) and the search log.
 
     A candidate's score is the rule's score of its own state plus, for ``horizon > 1``, the
-    rule's scores of ``horizon - 1`` further ``lookahead`` steps from it. ``error(c, rows, step)``
-    -> (M,) gives candidates' true errors for the log (optional).
+    rule's scores of ``horizon - 1`` further ``lookahead`` steps from it: each scored from the
+    state before it (a chain of one-step scores), or, ``anchored``, from the state the
+    candidate was proposed from, ``span`` steps back, so that a candidate is judged by where it
+    leads. ``error(c, rows, step)`` -> (M,) gives candidates' true errors for the log
+    (optional).
     """
     if horizon > 1 and lookahead is None:
         raise ValueError("horizon > 1 needs a lookahead stepper")
@@ -93,12 +98,14 @@ def beam_search(
     for step in range(steps):
         zc, c, parent = _expand(z, propose, decode, candidates)
         flat_c, rows = c.reshape(-1, c.shape[-1]), np.repeat(np.arange(B), c.shape[1])
-        score, terms = rule.score(flat_c, prev[:, parent].reshape(flat_c.shape), rows, step)
+        flat_prev = prev[:, parent].reshape(flat_c.shape)
+        score, terms = rule.score(flat_c, flat_prev, rows, step, 1)
         score = score.reshape(B, -1)
         log.terms.append({name: term.reshape(B, -1) for name, term in terms.items()})
         if horizon > 1:
             ahead = min(horizon, steps - step) - 1
-            score = score + _lookahead_score(zc, c, rule, decode, lookahead, ahead, step)
+            anchor = flat_prev if anchored else None
+            score = score + _lookahead_score(zc, c, anchor, rule, decode, lookahead, ahead, step)
         if error is not None:
             log.errors.append(error(flat_c, rows, step).reshape(B, -1))
         cumulative = total[:, parent] + score  # (B, w*K)
@@ -126,16 +133,18 @@ def _expand(z, propose, decode, candidates) -> tuple[torch.Tensor, np.ndarray, n
     return zc, c, np.repeat(np.arange(w), candidates)
 
 
-def _lookahead_score(zc, c, rule, decode, lookahead, ahead, step) -> np.ndarray:
+def _lookahead_score(zc, c, anchor, rule, decode, lookahead, ahead, step) -> np.ndarray:
     """Rule scores (B, N) summed over ``ahead`` deterministic steps after each candidate
-    (latents ``zc`` (B, N, tokens, D), physical states ``c`` (B, N, X))."""
+    (latents ``zc`` (B, N, tokens, D), physical states ``c`` (B, N, X)), each scored from the
+    state before it, or from ``anchor`` (B * N, X), the states the candidates came from."""
     B, N = c.shape[:2]
     rows = np.repeat(np.arange(B), N)
     z, prev, extra = zc.flatten(0, 1), c.reshape(B * N, -1), np.zeros(B * N)
     for offset in range(1, ahead + 1):
         z = lookahead(z)
         u = decode(z)
-        extra += rule.score(u, prev, rows, step + offset)[0]
+        source, span = (prev, 1) if anchor is None else (anchor, offset + 1)
+        extra += rule.score(u, source, rows, step + offset, span)[0]
         prev = u
     return extra.reshape(B, N)
 
