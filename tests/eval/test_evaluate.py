@@ -3,12 +3,14 @@ bounds on the same candidates, per-trajectory selection, and what it refuses."""
 
 import json
 import shutil
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
-from tests.conftest import SMOKE_CONFIG
+from tests.conftest import REPO, SMOKE_CONFIG
 from ups.cli import main
 from ups.config import load_config
 from ups.data.dataset import get_dataset
@@ -83,6 +85,25 @@ def test_ttc_is_bounded_by_the_oracle_on_the_same_candidates(evaluated):
     assert metrics["oracle/score_error_spearman"] == pytest.approx(1.0)
     # Selection is per trajectory: not one choice for the whole batch.
     assert any(len(set(step)) > 1 for step in chosen["ttc"].T)
+
+
+def test_the_search_benchmark_reproduces_the_evaluation_without_writing(evaluated, tmp_path):
+    run, overrides, metrics = evaluated
+    before = sorted(p.relative_to(run) for p in run.rglob("*"))
+    out = tmp_path / "search.json"
+    command = [sys.executable, str(REPO / "benchmarks" / "ttc_search.py"), str(run)]
+    command += [*overrides, "--modes", *CANDIDATE_RULES, "corrected", "--json", str(out)]
+    subprocess.run(command, check=True, capture_output=True, cwd=REPO)
+    rows = json.loads(out.read_text())["modes"]
+    assert list(rows) == ["operator", "corrected", "random", "ttc", "oracle"]
+    for mode, row in rows.items():
+        assert row["nrmse"] == metrics[f"{mode}/nrmse"], mode
+        assert row["conservation_gap"] == metrics[f"{mode}/conservation_gap"], mode
+    low, high = rows["ttc"]["ratio_ci_low"], rows["ttc"]["ratio_ci_high"]
+    assert rows["ttc"]["ratio_to_operator"] == rows["ttc"]["nrmse"] / rows["operator"]["nrmse"]
+    assert low < rows["ttc"]["ratio_to_operator"] < high
+    assert "ratio_to_operator" not in rows["operator"]
+    assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 
 
 def test_every_reward_is_logged_and_judged_alone_whatever_its_weight(evaluated):

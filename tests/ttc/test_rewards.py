@@ -4,9 +4,16 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ups.physics.burgers import downsample, solve_burgers
+from ups.physics.burgers import downsample, solve_burgers, step_cell_averages
 from ups.physics.invariants import energy, max_abs, total_variation
-from ups.ttc.rewards import REWARDS, score, weighted_total
+from ups.ttc.rewards import (
+    REWARDS,
+    Continuations,
+    fine_continuations,
+    score,
+    solver_continuations,
+    weighted_total,
+)
 
 EPS = 0.01 / np.pi
 DT = 0.05
@@ -94,6 +101,50 @@ def test_fine_step_reward_knows_the_next_stored_frame_and_the_coarse_one_does_no
     assert -off[0] > 100 * -exact[0]
     _, parts = score(nxt, prev, prev, DT, EPS, {"fine_step": 1.0}, fine_factor=2)
     assert parts["fine_step"][0] == off[0]
+
+
+class _CountingSolve:
+    """A continuation solve that counts its calls: what :class:`Continuations` saves."""
+
+    def __init__(self, solve):
+        self.solve, self.calls = solve, []
+
+    def __call__(self, states, times):
+        self.calls.append((len(states), len(times)))
+        return self.solve(states, times)
+
+
+def test_continuations_solve_each_source_once_for_all_its_multiples(reference_step):
+    c, prev = reference_step
+    repeated = np.repeat(prev[:4], 3, axis=0)  # 3 candidates per source, as in a beam
+    counting = _CountingSolve(fine_continuations(EPS, 8, multiples=3)._solve)
+    continuation = Continuations(counting, multiples=3)
+    ahead = [continuation(repeated, span * DT) for span in (1, 2, 3)]
+    assert counting.calls == [(4, 3)]  # the 4 distinct sources, once, to 3 * DT
+    for span, target in enumerate(ahead, start=1):
+        alone = step_cell_averages(prev[:4], EPS, span * DT, 8, DT)
+        # Span 1 is the same solve; later spans are solved in steps of DT rather than at once.
+        tolerance = 0.0 if span == 1 else 1e-9
+        np.testing.assert_allclose(target, np.repeat(alone, 3, axis=0), rtol=0, atol=tolerance)
+    continuation(repeated[3:], DT)  # other sources: solved afresh
+    continuation(repeated, 4 * DT)  # past the multiples kept: solved afresh
+    assert counting.calls == [(4, 3), (3, 3), (4, 3)]
+
+
+def test_continuations_of_one_multiple_are_the_rewards_own_solves(reference_step):
+    c, prev = reference_step
+    for name, continuation in (
+        ("solver_step", solver_continuations(EPS)),
+        ("fine_step", fine_continuations(EPS)),
+    ):
+        alone = REWARDS[name](c, prev, prev, DT, EPS)
+        kept = REWARDS[name](c, prev, prev, DT, EPS, continuation=continuation)
+        np.testing.assert_array_equal(kept, alone)
+
+
+def test_continuations_refuse_no_multiples():
+    with pytest.raises(ValueError, match="multiples"):
+        Continuations(lambda states, times: states, multiples=0)
 
 
 def test_pde_residual_reward_of_a_frozen_sine():

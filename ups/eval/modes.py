@@ -114,23 +114,29 @@ def ttc_rule(cfg: UpsConfig, dt: float, eps: float, u0: np.ndarray) -> Rule:
     """TTC's rule for trajectories starting at ``u0`` (B, X): the weighted physics rewards of a
     candidate ``span`` steps of ``dt`` after its source state. Each reward of weight > 0 or in
     ``ttc.diagnostic_rewards`` is logged beside the weighted total, so each can be judged
-    alone."""
+    alone. An anchored lookahead's spans 1..H from one source share one solve of the step
+    rewards."""
     weights, diagnostic = vars(cfg.ttc.weights), cfg.ttc.diagnostic_rewards
     fine_factor = cfg.data.fine_points // cfg.data.points
+    multiples = cfg.ttc.horizon if cfg.ttc.lookahead == "anchored" else 1
+    continuations = rewards.step_continuations(eps, fine_factor, multiples)
 
     def score(c, prev, rows, step, span):
-        return rewards.score(c, prev, u0[rows], dt * span, eps, weights, fine_factor, diagnostic)
+        return rewards.score(
+            c, prev, u0[rows], dt * span, eps, weights, fine_factor, diagnostic, continuations
+        )
 
     return Rule("ttc", score)
 
 
 def oracle(env: ModeEnv, u: np.ndarray) -> np.ndarray:
-    """The candidate closest to the truth per trajectory and step (TTC's upper bound)."""
+    """The candidate closest to the truth per trajectory and step (TTC's upper bound): over
+    TTC's horizon, the least true error summed along the candidate's lookahead path."""
 
     def score(c, prev, rows, step):
         return -relative_error(c, u[rows, step + 1])
 
-    return _search(env, u, Rule.plain("oracle", score), width=1, horizon=1)
+    return _search(env, u, Rule.plain("oracle", score), width=1, horizon=env.cfg.ttc.horizon)
 
 
 MODES: dict[str, Callable[[ModeEnv, np.ndarray], np.ndarray]] = {

@@ -100,12 +100,25 @@ def step_cell_averages(
     it gives the next one to ~1e-8 (tests/physics/test_burgers.py), where a solve on the
     stored points themselves is off by ~1e-3.
     """
+    return continue_cell_averages(prev, eps, np.array([dt]), factor, dt_max, cfl)[:, 0]
+
+
+def continue_cell_averages(
+    prev: np.ndarray,
+    eps: float,
+    times: np.ndarray,
+    factor: int,
+    dt_max: float,
+    cfl: float = 0.5,
+) -> np.ndarray:
+    """:func:`step_cell_averages` at several ``times`` (T,) > 0, increasing, in one solve:
+    frames ``prev`` (B, X) -> their continuations (B, T, X)."""
     points = prev.shape[-1]
     fine = spectral.interpolate(
         spectral.irfft(spectral.rfft(prev) / _average_gain(points, factor), points),
         points * factor,
     )
-    after = solve_burgers(fine, eps, np.array([0.0, dt]), dt_max, cfl=cfl)[:, 1]
+    after = solve_burgers(fine, eps, np.concatenate([[0.0], times]), dt_max, cfl=cfl)[:, 1:]
     return downsample(after, factor)
 
 

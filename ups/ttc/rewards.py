@@ -19,7 +19,7 @@ from functools import partial
 
 import numpy as np
 
-from ups.physics.burgers import solve_burgers, step_cell_averages
+from ups.physics.burgers import continue_cell_averages, solve_burgers
 from ups.physics.invariants import energy as _energy
 from ups.physics.invariants import mass as _mass
 from ups.physics.invariants import max_abs, total_variation
@@ -77,7 +77,12 @@ def pde_residual(
 
 
 def solver_step(
-    c: np.ndarray, prev: np.ndarray, u0: np.ndarray, dt: float, eps: float
+    c: np.ndarray,
+    prev: np.ndarray,
+    u0: np.ndarray,
+    dt: float,
+    eps: float,
+    continuation: Continuations | None = None,
 ) -> np.ndarray:
     """``-||c - S(prev)|| / ||S(prev)||``: the candidate's distance to one reference-solver step
     of length ``dt`` from the previous state on the same grid (CFL-limited IF-RK4 substeps),
@@ -85,14 +90,12 @@ def solver_step(
 
     Needs no data, but only scores consistency with ``prev``: along a rollout it cannot see an
     error already made. Candidates of one beam share ``prev``, so each distinct previous state
-    is solved once.
+    is solved once; ``continuation`` (:func:`solver_continuations`, of the same ``eps``) keeps
+    solves for later calls.
     """
     _check(c, prev, u0, dt, eps)
-
-    def step(states):
-        return solve_burgers(states, eps, np.array([0.0, dt]), dt_max=dt, cfl=SOLVER_CFL)[:, 1]
-
-    return _distance_to_step(c, prev, step)
+    continuation = continuation or solver_continuations(eps)
+    return _distance(c, continuation(prev, dt))
 
 
 def fine_step(
@@ -102,21 +105,68 @@ def fine_step(
     dt: float,
     eps: float,
     factor: int = FINE_FACTOR,
+    continuation: Continuations | None = None,
 ) -> np.ndarray:
     """``-||c - S_F(prev)|| / ||S_F(prev)||``: as :func:`solver_step`, but ``S_F`` is the data's
     own solver: ``prev`` read as the cell averages of a field ``factor`` times finer (the data's
     ``fine_points / points``), that field solved for ``dt`` and averaged back
-    (:func:`step_cell_averages`).
+    (:func:`~ups.physics.burgers.step_cell_averages`).
 
     From a stored frame it gives the next one to ~1e-7 (the coarse ``solver_step`` is off by
     ~2e-3, most of a trained operator's own ~3e-3; docs/results.md): the exact continuation of
     ``prev``, so the best any reward that judges a step from the previous state can know. It
-    still cannot see an error already made. Costs one fine solve per distinct previous state.
+    still cannot see an error already made. Costs one fine solve per distinct previous state
+    (``continuation``: :func:`fine_continuations` of the same ``eps`` and ``factor``).
     """
     _check(c, prev, u0, dt, eps)
-    return _distance_to_step(
-        c, prev, lambda states: step_cell_averages(states, eps, dt, factor, dt, SOLVER_CFL)
-    )
+    continuation = continuation or fine_continuations(eps, factor)
+    return _distance(c, continuation(prev, dt))
+
+
+class Continuations:
+    """The states a step reward compares candidates with: ``continuation(prev, dt)`` -> each
+    row of ``prev`` (N, X) solved for ``dt`` (N, X), every distinct row once.
+
+    With ``multiples`` = H > 1 a solve also returns ``2 dt, ..., H dt``, kept for the next
+    calls from the same states: an anchored lookahead scores a candidate's states 1..H steps
+    after one source (docs/design.md, "Evaluation and TTC"), so one solve of H steps replaces
+    1 + 2 + ... + H. ``solve(states (D, X), times (T,)) -> (D, T, X)``.
+    """
+
+    def __init__(self, solve: Callable[[np.ndarray, np.ndarray], np.ndarray], multiples: int = 1):
+        if multiples < 1:
+            raise ValueError(f"multiples must be >= 1, got {multiples}")
+        self._solve, self._multiples = solve, multiples
+        self._states = np.empty((0, 0))
+        self._times = np.empty(0)
+        self._frames = np.empty((0, 0, 0))
+
+    def __call__(self, prev: np.ndarray, dt: float) -> np.ndarray:
+        distinct, which = np.unique(prev, axis=0, return_inverse=True)
+        at = np.flatnonzero(np.isclose(self._times, dt, rtol=1e-12, atol=0.0))
+        if not (len(at) and np.array_equal(distinct, self._states)):
+            self._states, self._times = distinct, dt * np.arange(1, self._multiples + 1)
+            self._frames, at = self._solve(distinct, self._times), [0]
+        return self._frames[:, at[0]][which.reshape(-1)]
+
+
+def solver_continuations(eps: float, multiples: int = 1) -> Continuations:
+    """:func:`solver_step`'s continuations: the reference solver on the candidates' grid."""
+
+    def solve(states, times):
+        dt = times[0]
+        return solve_burgers(states, eps, np.concatenate([[0.0], times]), dt, SOLVER_CFL)[:, 1:]
+
+    return Continuations(solve, multiples)
+
+
+def fine_continuations(eps: float, factor: int = FINE_FACTOR, multiples: int = 1) -> Continuations:
+    """:func:`fine_step`'s continuations: the data's solver, ``factor`` times finer."""
+
+    def solve(states, times):
+        return continue_cell_averages(states, eps, times, factor, times[0], SOLVER_CFL)
+
+    return Continuations(solve, multiples)
 
 
 REWARDS: dict[str, Reward] = {
@@ -139,21 +189,39 @@ def score(
     weights: Mapping[str, float],
     fine_factor: int = FINE_FACTOR,
     diagnostic: Collection[str] = (),
+    continuations: Mapping[str, Continuations] | None = None,
 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Weighted total ``sum_i w_i r_i`` (N,) and the rewards it was computed from by name (N,):
     those of weight > 0 and those named in ``diagnostic`` (computed though they select
     nothing, for reward-vs-error diagnostics). Names missing from ``weights`` weigh 0;
-    ``fine_factor`` is the data's ``fine_points / points`` (:func:`fine_step`).
+    ``fine_factor`` is the data's ``fine_points / points`` (:func:`fine_step`);
+    ``continuations`` (:func:`step_continuations`) keep the step rewards' solves across calls.
     """
     _check_weights(weights)
     unknown = sorted(set(diagnostic) - set(REWARDS))
     if unknown:
         raise ValueError(f"unknown diagnostic rewards {unknown}; known: {sorted(REWARDS)}")
-    bound = REWARDS | {"fine_step": partial(fine_step, factor=fine_factor)}
+    continuations = continuations or step_continuations(eps, fine_factor)
+    bound = REWARDS | {
+        "solver_step": partial(solver_step, continuation=continuations["solver_step"]),
+        "fine_step": partial(
+            fine_step, factor=fine_factor, continuation=continuations["fine_step"]
+        ),
+    }
     wanted = [n for n in REWARDS if weights.get(n, 0.0) > 0 or n in diagnostic]
     components = {name: bound[name](c, prev, u0, dt, eps) for name in wanted}
     active = {name: w for name, w in weights.items() if w > 0}
     return weighted_total(components, active), components
+
+
+def step_continuations(
+    eps: float, fine_factor: int = FINE_FACTOR, multiples: int = 1
+) -> dict[str, Continuations]:
+    """The step rewards' continuations by reward name, for :func:`score`."""
+    return {
+        "solver_step": solver_continuations(eps, multiples),
+        "fine_step": fine_continuations(eps, fine_factor, multiples),
+    }
 
 
 def weighted_total(
@@ -175,13 +243,8 @@ def weighted_total(
     return total
 
 
-def _distance_to_step(
-    c: np.ndarray, prev: np.ndarray, step: Callable[[np.ndarray], np.ndarray]
-) -> np.ndarray:
-    """``-||c - step(prev)|| / ||step(prev)||`` per row (N,), the norm floored (see module
-    doc); ``step`` maps states (M, X) -> (M, X) and runs once per distinct previous state."""
-    distinct, which = np.unique(prev, axis=0, return_inverse=True)
-    target = step(distinct)[which.reshape(-1)]
+def _distance(c: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """``-||c - target|| / ||target||`` per row (N,), the norm floored (see module doc)."""
     distance = np.linalg.norm(c - target, axis=-1)
     return -distance / np.maximum(np.linalg.norm(target, axis=-1), FLOOR)
 
