@@ -4,14 +4,14 @@
 [--limit N] [--json FILE] [overrides ...]`` loads RUN with the overrides (``ups eval``'s keys,
 e.g. ``eval.split=val ttc.horizon=4 ttc.lookahead=anchored ttc.noise_scale=0.25``), rolls the
 modes out on the split's first N trajectories (all by default) exactly as ``ups eval`` would,
-and prints per mode: nRMSE with its 95% bootstrap interval, the paired ratio of its nRMSE to the
-operator's with its interval (resampling trajectories), the last step's nRMSE, the conservation
-gap (percent), ms per trajectory, and for a candidate rule the share of steps that took a
-sample rather than the operator's own step and the score-error Spearman. With ttc, random and
-oracle together: TTC's position between them and the oracle's gain over the operator.
-``--only-reward`` weighs that reward 1 and every other 0. ``--json`` also writes every number
-with the commit, CPU and overrides it came from. Choose settings on val, never on test;
-results: docs/results.md.
+and prints per mode: nRMSE with its 95% bootstrap interval, the paired ratio of its nRMSE to
+the operator's and, when run, to corrected's, with their intervals (resampling trajectories),
+the last step's nRMSE, the conservation gap (percent), ms per trajectory, and for a candidate
+rule the share of steps that took a sample rather than the operator's own step and the
+score-error Spearman. With ttc, random and oracle together: TTC's position between them and
+the oracle's gain over the operator. ``--only-reward`` weighs that reward 1 and every other 0.
+``--json`` also writes every number, each mode's per-trajectory nRMSE, and the commit, CPU and
+overrides they came from. Choose settings on val, never on test; results: docs/results.md.
 """
 
 from __future__ import annotations
@@ -56,12 +56,14 @@ def paired_ratio(values: np.ndarray, reference: np.ndarray, seed: int) -> tuple[
     return float(values.mean() / reference.mean()), float(interval.low), float(interval.high)
 
 
-def mode_row(name, pred, truth, seconds, env, reference) -> dict[str, float | None]:
+REFERENCES = ("operator", "corrected")  # what every other mode is paired with, when run
+
+
+def mode_row(name, pred, truth, seconds, env, per_trajectory) -> dict[str, float | None]:
     """One mode's numbers on ``truth`` (B, S+1, X) from its prediction ``pred`` (B, S, X);
-    ``reference`` (B,): the operator's per-trajectory nRMSE to pair with (None: no ratio)."""
+    ``per_trajectory``: every mode's per-trajectory nRMSE (B,) by name, to pair with."""
     seed = env.cfg.seed
     suite = rollout_metrics(pred, truth[:, 1:], truth[:, 0], seed=seed)
-    per_trajectory = nrmse_per_trajectory_step(pred, truth[:, 1:]).mean(axis=1)
     row = {
         "nrmse": suite["nrmse"],
         "nrmse_ci_low": suite["nrmse_ci_low"],
@@ -70,9 +72,10 @@ def mode_row(name, pred, truth, seconds, env, reference) -> dict[str, float | No
         "conservation_gap": conservation_gap(pred, truth[:, 0]),
         "ms_per_trajectory": 1e3 * seconds / len(truth),
     }
-    if reference is not None:
-        ratio, low, high = paired_ratio(per_trajectory, reference, seed)
-        row |= {"ratio_to_operator": ratio, "ratio_ci_low": low, "ratio_ci_high": high}
+    for reference in REFERENCES:
+        if reference in per_trajectory and reference != name:
+            ratio, low, high = paired_ratio(per_trajectory[name], per_trajectory[reference], seed)
+            row |= {f"ratio_to_{reference}": ratio, f"ratio_to_{reference}_ci": [low, high]}
     if name in env.logs:
         log = env.logs[name]
         chosen = np.concatenate([np.stack(batch.chosen, axis=1) for batch in log])
@@ -101,20 +104,22 @@ def print_table(rows: dict[str, dict], extra: dict[str, float]) -> None:
     def fmt(value, spec):
         return "" if value is None else format(value, spec)
 
+    def ratio(row, reference):
+        if f"ratio_to_{reference}" not in row:
+            return ""
+        low, high = row[f"ratio_to_{reference}_ci"]
+        return f"{row[f'ratio_to_{reference}']:.3f} [{low:.3f}, {high:.3f}]"
+
     print(
-        "| mode | nRMSE [95% CI] | / operator [95% CI] | last step | gap % | sampled | "
-        "Spearman | ms/traj |"
+        "| mode | nRMSE [95% CI] | / operator [95% CI] | / corrected [95% CI] | last step | "
+        "gap % | sampled | Spearman | ms/traj |"
     )
-    print("|---" * 8 + "|")
+    print("|---" * 9 + "|")
     for name, r in rows.items():
-        ratio = (
-            f"{r['ratio_to_operator']:.3f} [{r['ratio_ci_low']:.3f}, {r['ratio_ci_high']:.3f}]"
-            if "ratio_to_operator" in r
-            else ""
-        )
         print(
             f"| {name} | {r['nrmse']:.5f} [{r['nrmse_ci_low']:.5f}, {r['nrmse_ci_high']:.5f}] "
-            f"| {ratio} | {r['last_step_nrmse']:.4f} | {r['conservation_gap']:.2g} "
+            f"| {ratio(r, 'operator')} | {ratio(r, 'corrected')} | {r['last_step_nrmse']:.4f} "
+            f"| {r['conservation_gap']:.2g} "
             f"| {fmt(r.get('sampled_share'), '.2f')} | "
             f"{fmt(r.get('score_error_spearman'), '.2f')} | {r['ms_per_trajectory']:.0f} |"
         )
@@ -147,14 +152,15 @@ def main() -> None:
     ctx = StageContext.from_dataset(cfg, dataset, RunRecord(run))
     env = modes.new_env(cfg, dataset.dt, dataset.eps, Surrogate.load(ctx, cfg.eval.corrector))
     truth = dataset.split(cfg.eval.split)[: args.limit]
-    names = [m for m in modes.MODES if m in {"operator", *args.modes}]  # the reference first
+    names = [m for m in modes.MODES if m in {"operator", *args.modes}]  # the operator is paired
     preds, seconds = roll_out_all(env, names, truth, cfg.eval.batch_size, progress=True)
 
-    reference = nrmse_per_trajectory_step(preds["operator"], truth[:, 1:]).mean(axis=1)
+    per_trajectory = {
+        name: nrmse_per_trajectory_step(pred, truth[:, 1:]).mean(axis=1)
+        for name, pred in preds.items()
+    }
     rows = {
-        name: mode_row(
-            name, preds[name], truth, seconds[name], env, None if name == "operator" else reference
-        )
+        name: mode_row(name, preds[name], truth, seconds[name], env, per_trajectory)
         for name in names
     }
     extra = summary(rows)
@@ -169,6 +175,7 @@ def main() -> None:
             "environment": environment_fingerprint(cfg.device),
             "modes": rows,
             **extra,
+            "per_trajectory_nrmse": {name: v.tolist() for name, v in per_trajectory.items()},
         }
         args.json.write_text(json.dumps(record, indent=1))
 

@@ -99,10 +99,12 @@ def test_the_search_benchmark_reproduces_the_evaluation_without_writing(evaluate
     for mode, row in rows.items():
         assert row["nrmse"] == metrics[f"{mode}/nrmse"], mode
         assert row["conservation_gap"] == metrics[f"{mode}/conservation_gap"], mode
-    low, high = rows["ttc"]["ratio_ci_low"], rows["ttc"]["ratio_ci_high"]
-    assert rows["ttc"]["ratio_to_operator"] == rows["ttc"]["nrmse"] / rows["operator"]["nrmse"]
-    assert low < rows["ttc"]["ratio_to_operator"] < high
-    assert "ratio_to_operator" not in rows["operator"]
+    for reference in ("operator", "corrected"):
+        ratio = rows["ttc"][f"ratio_to_{reference}"]
+        assert ratio == rows["ttc"]["nrmse"] / rows[reference]["nrmse"]
+        low, high = rows["ttc"][f"ratio_to_{reference}_ci"]
+        assert low < ratio < high
+        assert f"ratio_to_{reference}" not in rows[reference]
     assert sorted(p.relative_to(run) for p in run.rglob("*")) == before
 
 
